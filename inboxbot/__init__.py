@@ -1,0 +1,3 @@
+"""inboxbot: email-native support automation for one shared IMAP mailbox."""
+
+__version__ = "0.1.0"

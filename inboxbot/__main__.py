@@ -1,0 +1,3 @@
+from inboxbot.cli.app import main
+
+main()

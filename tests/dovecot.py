@@ -1,0 +1,1 @@
+"""Dovecot fixture (owned by the IMAP work)."""

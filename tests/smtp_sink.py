@@ -1,0 +1,1 @@
+"""aiosmtpd sink fixture (owned by the SMTP work)."""

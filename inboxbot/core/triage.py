@@ -1,0 +1,183 @@
+"""Facts about one message, derived lazily so header-only rules never pay for text analysis.
+
+Conditions pull only what they need: a rule set that looks at From and Subject never runs the
+language detector or the classifier, which keeps the header-only path fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Protocol
+
+from inboxbot.core.automated import automated_reason
+from inboxbot.core.message import Message
+from inboxbot.core.plan import Channel, Facts, SenderKind
+
+_NOREPLY_LOCALS = ("noreply", "no-reply", "no_reply", "donotreply", "do-not-reply")
+
+
+class Verdict(Protocol):
+    complaint: bool
+    urgent: bool
+    angry: bool
+    categories: tuple[str, ...]
+
+    @property
+    def cues(self) -> object: ...
+
+
+class ClassifierLike(Protocol):
+    def classify(self, subject: str, body: str, language: str) -> Verdict: ...
+
+
+class CalendarLike(Protocol):
+    def is_open(self, t: datetime) -> bool: ...
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    """What the store knows about a sender, looked up only when a rule asks."""
+
+    known: bool = False
+    recent_complaints: int = 0
+
+
+@dataclass(frozen=True)
+class TriagePolicy:
+    shop_address: str
+    own_addresses: Collection[str] = ()
+    unsupported: Collection[str] = ()
+    languages: Sequence[str] = ("en",)
+    default_language: str = "en"
+    vip_addresses: Collection[str] = ()
+    vip_domains: Collection[str] = ()
+    repeat_complaints: int = 3
+
+    def is_vip(self, address: str) -> bool:
+        domain = address.rpartition("@")[2]
+        return address in self.vip_addresses or any(
+            domain == d or domain.endswith("." + d) for d in self.vip_domains
+        )
+
+    @property
+    def all_own(self) -> frozenset[str]:
+        return frozenset((self.shop_address, *self.own_addresses))
+
+
+def _base(address: str) -> str:
+    """support+remind-2d@shop.example -> support@shop.example (sub-addressing)."""
+    local, _, domain = address.partition("@")
+    return f"{local.split('+', 1)[0]}@{domain}" if domain else address
+
+
+@dataclass
+class Triage:
+    """Lazy facts for one message; every property is computed at most once."""
+
+    message: Message
+    policy: TriagePolicy
+    now: datetime
+    calendar: CalendarLike | None = None
+    classifier: ClassifierLike | None = None
+    detect_language: Callable[[str, str, Sequence[str], str], str] | None = None
+    customer: Callable[[str], CustomerRecord] = field(default=lambda _a: CustomerRecord())
+
+    @cached_property
+    def automated(self) -> str | None:
+        return automated_reason(self.message, self.policy.all_own)
+
+    @cached_property
+    def sender_address(self) -> str:
+        sender = self.message.sender
+        return sender.addr if sender else ""
+
+    @cached_property
+    def language(self) -> str:
+        if self.detect_language is None:
+            return self.policy.default_language
+        text = f"{self.message.subject}\n{self.message.text}"
+        return self.detect_language(
+            text, self.message.content_language, self.policy.languages,
+            self.policy.default_language,
+        )
+
+    @cached_property
+    def verdict(self) -> Verdict | None:
+        if self.classifier is None:
+            return None
+        return self.classifier.classify(self.message.subject, self.message.text, self.language)
+
+    @property
+    def complaint(self) -> bool:
+        return bool(self.verdict and self.verdict.complaint)
+
+    @property
+    def urgent(self) -> bool:
+        return bool(self.verdict and self.verdict.urgent)
+
+    @property
+    def angry(self) -> bool:
+        return bool(self.verdict and self.verdict.angry)
+
+    @cached_property
+    def vip(self) -> bool:
+        return bool(self.sender_address) and self.policy.is_vip(self.sender_address)
+
+    @cached_property
+    def record(self) -> CustomerRecord:
+        return self.customer(self.sender_address)
+
+    @cached_property
+    def sender_kind(self) -> SenderKind:
+        if self.vip:
+            return "vip"
+        if self.record.recent_complaints >= self.policy.repeat_complaints:
+            return "repeat"
+        return "repeat" if self.record.known else "new"
+
+    def sender_is(self, kind: str) -> bool:
+        if kind == "vip":
+            return self.vip
+        if kind == "new":
+            return not self.record.known
+        if kind == "repeat":
+            return self.record.recent_complaints >= self.policy.repeat_complaints
+        return False
+
+    @cached_property
+    def channel(self) -> Channel:
+        return channel_of(self.message, self.policy)
+
+    @cached_property
+    def open(self) -> bool:
+        return True if self.calendar is None else self.calendar.is_open(self.now)
+
+    def facts(self) -> Facts:
+        verdict = self.verdict
+        cues: dict[str, tuple[str, ...]] = {}
+        if verdict is not None and isinstance(verdict.cues, dict):
+            cues = {str(k): tuple(v) for k, v in verdict.cues.items()}
+        return Facts(
+            automated=self.automated, language=self.language, complaint=self.complaint,
+            urgent=self.urgent, angry=self.angry, vip=self.vip, sender=self.sender_kind,
+            channel=self.channel, open=self.open, now=self.now, cues=cues,
+        )
+
+
+def channel_of(message: Message, policy: TriagePolicy) -> Channel:
+    """Which of the shop's addresses the mail reached; the supported one wins when both did."""
+    reached = {_base(a.addr) for a in message.recipients}
+    if _base(policy.shop_address) in reached:
+        return "supported"
+    unsupported = {_base(a) for a in policy.unsupported}
+    if reached & unsupported or _is_reply_to_noreply(message, reached):
+        return "unsupported"
+    return "supported"
+
+
+def _is_reply_to_noreply(message: Message, reached: set[str]) -> bool:
+    return any(a.partition("@")[0] in _NOREPLY_LOCALS for a in reached)
+

@@ -165,6 +165,7 @@ def test_header_signals(header: str, expected: str | None) -> None:
         ("SUPPORT@shop.example", "our own address"),
         ("sales+eu@shop.example", "our own address"),
         ("noreen@example.com", None),
+        ("bruno.reply@example.com", None),  # "no.reply" only as a whole token
         ("bouncer@example.com", None),
         ("notify.me.please@example.com", None),
         ("support@shop.example.org", None),

@@ -19,7 +19,6 @@ import ssl
 import subprocess
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,9 +32,13 @@ SINK_USER = "bot@shop.test"
 SINK_PASSWORD = "s3cret-sink-password"
 SINK_HOST = "127.0.0.1"
 
-# AUTH without TLS is deliberate in the AUTH fixture (loopback only); aiosmtpd warns on every
-# connection, which would only bury real warnings in the test summary.
-warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+
+def pytest_configure(config: pytest.Config) -> None:
+    # AUTH without TLS is deliberate in the AUTH fixture (loopback only); aiosmtpd warns on every
+    # connection, which would only bury real warnings in the test summary.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:Requiring AUTH while not requiring TLS:UserWarning"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,20 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self._sink = sink
 
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        if not getattr(session, "_sink_counted", False):  # STARTTLS repeats EHLO in one session
+            session._sink_counted = True  # type: ignore[attr-defined]
+            self._sink.connections += 1
+        session.host_name = hostname
+        return responses
+
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -114,7 +131,8 @@ def _authenticator(
         and auth_data.login == SINK_USER.encode()
         and auth_data.password == SINK_PASSWORD.encode()
     )
-    return AuthResult(success=ok)
+    # handled=False: aiosmtpd then answers 535 itself (handled=True would leave the client hanging)
+    return AuthResult(success=ok, handled=False)
 
 
 class SmtpSink:
@@ -130,6 +148,7 @@ class SmtpSink:
         self.host = SINK_HOST
         self.port = _free_port()
         self.attempts = 0  # MAIL commands seen, accepted or refused: proves "no retry"
+        self.connections = 0  # SMTP sessions that said EHLO: proves connection reuse
         self._require_auth = require_auth
         self._starttls = starttls
         self._implicit_tls = implicit_tls

@@ -1,4 +1,4 @@
-"""Which language to answer a customer in.
+"""Which language to answer a customer in, and how dates and hours are written in it.
 
 Order of evidence: the Content-Language header (the customer's client says so), then statistical
 detection restricted to the shop's languages, then the shop's default. Restricting detection to
@@ -13,9 +13,12 @@ and cached for the life of the process.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime, time
 from functools import lru_cache
 
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_datetime, get_day_names
 from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
 # Below this many letters a guess is a coin toss ("Ok", "Tack!", "Danke"); the default is the
@@ -78,3 +81,77 @@ def detect_language(text: str, content_language: str, allowed: Sequence[str], de
     if detected is None:
         return default
     return detected.iso_code_639_1.name.lower()
+
+
+# --- writing dates and hours the way people of each language write them ---------------------
+
+WEEKDAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# CLDR has no "at 10:00" form for a date without the year, so the four shipped languages carry the
+# pattern a person would write; other languages fall back to CLDR's full date minus the year.
+_WHEN_PATTERNS = {
+    "en": "EEEE, d MMMM 'at' HH:mm",
+    "de": "EEEE, d. MMMM, HH:mm",
+    "sv": "EEEE d MMMM 'kl.' HH:mm",
+    "et": "EEEE, d. MMMM 'kell' HH:mm",
+}
+_CLOSED = {"en": "closed", "de": "geschlossen", "sv": "stängt", "et": "suletud"}
+_YEAR_RE = re.compile(r"[\s,.]*\by+\b[.]?")
+_EN_DASH = "\u2013"
+
+
+def _locale(language: str) -> Locale:
+    try:
+        return Locale.parse(primary_tag(language) or "en")
+    except (UnknownLocaleError, ValueError):
+        return Locale.parse("en")
+
+
+def _when_pattern(locale: Locale) -> str:
+    known = _WHEN_PATTERNS.get(locale.language)
+    if known is not None:
+        return known
+    date = _YEAR_RE.sub("", locale.date_formats["full"].pattern).strip(" ,")
+    return f"{date} {locale.time_formats['short'].pattern}"
+
+
+def format_when(dt: datetime, language: str) -> str:
+    """A promised time as people write it, in dt's own time zone (pass it in the shop's zone)."""
+    locale = _locale(language)
+    return str(format_datetime(dt, _when_pattern(locale), locale=locale))
+
+
+def weekday_names(language: str) -> tuple[str, ...]:
+    """Monday first, as the language writes them in running text (lower case in sv and et)."""
+    names = get_day_names("wide", locale=_locale(language))
+    return tuple(str(names[index]) for index in range(7))
+
+
+def _clock(value: time) -> str:
+    # A shift that runs to midnight ends at "24:00" in every one of these languages.
+    if value == time(0, 0) or value == time.max:
+        return "24:00"
+    return f"{value.hour:02d}:{value.minute:02d}"
+
+
+def _hours_text(shifts: Sequence[tuple[time, time]], language: str) -> str:
+    if not shifts:
+        return _CLOSED.get(primary_tag(language), _CLOSED["en"])
+    return ", ".join(f"{_clock(start)}{_EN_DASH}{_clock(end)}" for start, end in shifts)
+
+
+def hours_table(
+    week: Mapping[str, Sequence[tuple[time, time]]], language: str
+) -> tuple[tuple[str, str], ...]:
+    """The week as (weekday, hours) rows, Monday first; a day missing from `week` is closed.
+
+    Weekday names are capitalised because each starts a row of a table.
+    """
+    unknown = set(week) - set(WEEKDAY_KEYS)
+    if unknown:
+        raise ValueError(f"unknown weekday keys {sorted(unknown)}; expected {WEEKDAY_KEYS}")
+    names = weekday_names(language)
+    return tuple(
+        (name[:1].upper() + name[1:], _hours_text(week.get(key, ()), language))
+        for key, name in zip(WEEKDAY_KEYS, names, strict=True)
+    )

@@ -1,0 +1,125 @@
+"""The `inboxbot` command. Imports are lazy so `inboxbot --help` starts fast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from inboxbot.cli.common import ConfigOption, JsonOption, State, errors_to_exit, load
+
+app = typer.Typer(
+    name="inboxbot",
+    help="Email-native support automation for one shared IMAP mailbox.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=True,
+)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks on errors")] = False,
+) -> None:
+    State.debug = debug
+
+
+@app.command()
+@errors_to_exit
+def init(
+    directory: Annotated[Path, typer.Argument(help="where to write config.toml, rules/, replies/")]
+    = Path("."),
+    force: Annotated[bool, typer.Option("--force", help="overwrite existing files")] = False,
+) -> None:
+    """Write config.toml, rules/ and replies/ for a new shop.
+
+    Example: inboxbot init myshop && cd myshop && inboxbot check --offline
+    """
+    from inboxbot.cli.setup import write_skeleton
+
+    for line in write_skeleton(directory, force=force):
+        typer.echo(line)
+
+
+@app.command()
+@errors_to_exit
+def check(
+    config: ConfigOption = None,
+    offline: Annotated[bool, typer.Option("--offline", help="validate files only; no network")]
+    = False,
+) -> None:
+    """Validate config, rules and templates; then connect to IMAP and SMTP and report.
+
+    Example: inboxbot check --offline
+    """
+    from inboxbot.cli.checks import run_check
+
+    ok = run_check(load(config), offline=offline)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+@errors_to_exit
+def run(
+    config: ConfigOption = None,
+    once: Annotated[bool, typer.Option("--once", help="stop after the backlog")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="change nothing, print the plan")]
+    = False,
+    log_format: Annotated[str, typer.Option("--log-format", help="text or json")] = "text",
+) -> None:
+    """Process the watched folder's backlog, then watch it with IMAP IDLE until stopped.
+
+    Example: inboxbot run --once --dry-run
+    """
+    from inboxbot.cli.common import setup_logging
+    from inboxbot.daemon import serve
+
+    setup_logging(fmt=log_format)
+    serve(load(config), once=once, dry_run=dry_run)
+
+
+@app.command()
+@errors_to_exit
+def demo(
+    keep: Annotated[bool, typer.Option("--keep", help="keep the temporary Maildir and print it")]
+    = False,
+) -> None:
+    """Run the real pipeline on sample mail in a temporary Maildir; no server needed.
+
+    Example: inboxbot demo
+    """
+    from inboxbot.cli.demo import run_demo
+
+    run_demo(keep=keep)
+
+
+@app.command()
+@errors_to_exit
+def simulate(
+    paths: Annotated[list[Path], typer.Argument(help=".eml files, folders of them, mbox, Maildir")],
+    config: ConfigOption = None,
+    at: Annotated[str | None, typer.Option("--at", help="pretend it is this ISO-8601 time")]
+    = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show offline what would happen to each message.
+
+    Example: inboxbot simulate mail/complaint.eml --at 2026-12-24T18:00+01:00 --json
+    """
+    from inboxbot.cli.simulate import run_simulate
+
+    run_simulate(load(config), paths, at=at, as_json=json_output)
+
+
+def _register_groups() -> None:
+    from inboxbot.cli import groups
+
+    groups.register(app)
+
+
+_register_groups()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,76 @@
+"""What every command shares: the --config option, one-line errors, console output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from inboxbot.errors import InboxbotError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="config file (default: $INBOXBOT_CONFIG or ./config.toml)",
+                 show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable JSON output")]
+
+
+class State:
+    debug = False
+
+
+def errors_to_exit(fn: F) -> F:
+    """InboxbotError -> one readable line on stderr and exit code 1 (--debug: the traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InboxbotError as error:
+            if State.debug:
+                raise
+            typer.echo(f"error: {error}", err=True)
+            raise typer.Exit(1) from None
+    return wrapper  # type: ignore[return-value]
+
+
+def load(config_path: Path | None) -> Any:
+    from inboxbot.config import load_config
+
+    return load_config(config_path)
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def setup_logging(level: int = logging.INFO, fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("inboxbot")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"time": self.formatTime(record), "level": record.levelname,
+                           "logger": record.name, "message": record.getMessage()})

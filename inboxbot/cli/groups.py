@@ -1,0 +1,273 @@
+"""Command groups: rules, vip, hours, replies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from inboxbot.cli.common import ConfigOption, JsonOption, errors_to_exit, load, print_json
+from inboxbot.errors import InboxbotError
+
+rules_app = typer.Typer(help="List, inspect and test the rules in rules/.", no_args_is_help=True)
+vip_app = typer.Typer(help="Manage VIP customers ([vip] in config.toml).", no_args_is_help=True)
+hours_app = typer.Typer(help="Support hours, holidays and promised answer times.",
+                        no_args_is_help=True)
+replies_app = typer.Typer(help="Reply templates in replies/.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(rules_app, name="rules")
+    app.add_typer(vip_app, name="vip")
+    app.add_typer(hours_app, name="hours")
+    app.add_typer(replies_app, name="replies")
+
+
+# --- rules ----------------------------------------------------------------------------------
+
+def _load_rules(config_path: Path | None) -> Any:
+    from inboxbot.rulefiles import load_rules
+
+    config = load(config_path)
+    return config, load_rules(config.paths.rules, config.folders.roles())
+
+
+def _rule_json(rule: Any, order: int) -> dict[str, Any]:
+    return {
+        "order": order, "name": rule.name, "enabled": rule.enabled, "file": rule.where,
+        "when": {c.key: c.value for c in rule.conditions},
+        "then": [{"type": kind, **args} for kind, args in rule.actions], "stop": rule.stop,
+    }
+
+
+@rules_app.command("list")
+@errors_to_exit
+def rules_list(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+    """All rules in the order they apply.  Example: inboxbot rules list --json"""
+    _, ruleset = _load_rules(config)
+    rows = [_rule_json(rule, i + 1) for i, rule in enumerate(ruleset.rules)]
+    if json_output:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    from inboxbot.cli.common import console
+
+    table = Table()
+    for column in ("#", "name", "enabled", "when", "then", "file"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        when = ", ".join(f"{k}={v}" for k, v in row["when"].items()) or "(always)"
+        then = ", ".join(_describe_action(a) for a in row["then"])
+        table.add_row(str(row["order"]), row["name"], "yes" if row["enabled"] else "no", when,
+                      then + (" [stop]" if row["stop"] else ""), row["file"])
+    console().print(table)
+
+
+def _describe_action(action: dict[str, Any]) -> str:
+    args = " ".join(str(v) for k, v in action.items() if k != "type")
+    return f"{action['type']} {args}".strip()
+
+
+@rules_app.command("show")
+@errors_to_exit
+def rules_show(name: str, config: ConfigOption = None, json_output: JsonOption = False) -> None:
+    """One rule in full.  Example: inboxbot rules show "urgent complaints" """
+    _, ruleset = _load_rules(config)
+    for order, rule in enumerate(ruleset.rules, start=1):
+        if rule.name == name:
+            data = _rule_json(rule, order)
+            if json_output:
+                print_json(data)
+            else:
+                for key, value in data.items():
+                    typer.echo(f"{key}: {value}")
+            return
+    raise InboxbotError(f"no rule named {name!r}; `inboxbot rules list` shows the names")
+
+
+@rules_app.command("test")
+@errors_to_exit
+def rules_test(
+    file: Annotated[Path, typer.Argument(help="an .eml file")],
+    config: ConfigOption = None,
+    at: Annotated[str | None, typer.Option("--at", help="ISO-8601 time to test at")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Which rules match a message and why, condition by condition.
+
+    Example: inboxbot rules test complaint.eml --at 2026-11-27T18:00+01:00
+    """
+    from inboxbot.app import build_engine
+    from inboxbot.cli.simulate import parse_at
+    from inboxbot.core.message import parse_message
+    from inboxbot.core.rules import trace_rule
+
+    if not file.is_file():
+        raise InboxbotError(f"{file}: no such file")
+    engine = build_engine(load(config), with_templates=False)
+    triage = engine.triage(parse_message(file.read_bytes()), parse_at(at))
+    traces = [trace_rule(rule, triage) for rule in engine.rules.rules]
+    if json_output:
+        print_json([{"rule": t.rule.name, "matched": t.matched, "enabled": t.rule.enabled,
+                     "conditions": [{"condition": c.key, "expects": c.value, "holds": c.holds,
+                                     "saw": c.seen} for c in t.conditions]} for t in traces])
+        return
+    for trace in traces:
+        state = "MATCH" if trace.matched else "no"
+        disabled = " (disabled)" if not trace.rule.enabled else ""
+        typer.echo(f"{state:5} {trace.rule.name}{disabled}  [{trace.rule.where}]")
+        for c in trace.conditions:
+            typer.echo(f"        {'true ' if c.holds else 'false'} {c.key} = {c.value!r} "
+                       f"(saw: {c.seen})")
+
+
+# --- vip ------------------------------------------------------------------------------------
+
+@vip_app.command("list")
+@errors_to_exit
+def vip_list(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+    """VIP addresses and domains.  Example: inboxbot vip list"""
+    settings = load(config).vip
+    data = {"addresses": list(settings.addresses), "domains": list(settings.domains)}
+    if json_output:
+        print_json(data)
+        return
+    for address in settings.addresses:
+        typer.echo(f"address  {address}")
+    for domain in settings.domains:
+        typer.echo(f"domain   {domain}")
+
+
+@vip_app.command("add")
+@errors_to_exit
+def vip_add(entry: Annotated[str, typer.Argument(help="an address or a domain")],
+            config: ConfigOption = None) -> None:
+    """Add a VIP address or domain.  Example: inboxbot vip add bigcustomer.example"""
+    from inboxbot.config_edit import edit_list
+
+    key = "addresses" if "@" in entry else "domains"
+    typer.echo(edit_list(load(config).path, "vip", key, entry.lower(), add=True))
+
+
+@vip_app.command("remove")
+@errors_to_exit
+def vip_remove(entry: str, config: ConfigOption = None) -> None:
+    """Remove a VIP address or domain.  Example: inboxbot vip remove anna@x.example"""
+    from inboxbot.config_edit import edit_list
+
+    key = "addresses" if "@" in entry else "domains"
+    typer.echo(edit_list(load(config).path, "vip", key, entry.lower(), add=False))
+
+
+# --- hours ----------------------------------------------------------------------------------
+
+@hours_app.command("show")
+@errors_to_exit
+def hours_show(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+    """The week in the shop's time zone and the next closures.  Example: inboxbot hours show"""
+    from inboxbot.app import utc_now
+    from inboxbot.core.hours import WEEKDAYS
+
+    settings = load(config).hours
+    calendar = settings.calendar()
+    today = utc_now().astimezone(calendar.zone).date()
+    week = {day: ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in settings.week[day]) or "closed"
+            for day in WEEKDAYS}
+    closures = [(d.isoformat(), why) for d, why in calendar.upcoming_closures(today, 60)]
+    if json_output:
+        print_json({"timezone": settings.timezone, "week": week, "closures": closures})
+        return
+    typer.echo(f"time zone: {settings.timezone}")
+    for day, hours in week.items():
+        typer.echo(f"  {day}  {hours}")
+    typer.echo("closed in the next 60 days:" if closures else "no closures in the next 60 days")
+    for day_text, why in closures:
+        typer.echo(f"  {day_text}  {why}")
+
+
+@hours_app.command("set")
+@errors_to_exit
+def hours_set(day: Annotated[str, typer.Argument(help="mon..sun")],
+              spec: Annotated[str, typer.Argument(help='"09:00-17:00", "closed"...')],
+              config: ConfigOption = None) -> None:
+    """Change one weekday's hours.  Example: inboxbot hours set fri 09:00-12:00,13:00-16:00"""
+    from inboxbot.config_edit import set_value
+    from inboxbot.core.hours import WEEKDAYS, parse_day_hours
+
+    if day not in WEEKDAYS:
+        raise InboxbotError(f"{day!r} is not a weekday; use one of {', '.join(WEEKDAYS)}")
+    try:
+        parse_day_hours(spec)
+    except ValueError as error:
+        raise InboxbotError(f"{spec!r}: {error}") from None
+    typer.echo(set_value(load(config).path, "hours", day, spec))
+
+
+@hours_app.command("next")
+@errors_to_exit
+def hours_next(config: ConfigOption = None,
+               at: Annotated[str | None, typer.Option("--at", help="ISO-8601 time")] = None,
+               json_output: JsonOption = False) -> None:
+    """Open now? Next opening, and the promise for each class.  Example: inboxbot hours next"""
+    from inboxbot.cli.simulate import parse_at
+
+    settings = load(config)
+    calendar = settings.hours.calendar()
+    now = parse_at(at)
+    data = {
+        "now": now.astimezone(calendar.zone).isoformat(),
+        "open": calendar.is_open(now),
+        "next_open": calendar.next_open(now).isoformat(),
+        "promise": {name: calendar.add_business_time(now, settings.promise.for_class(name))
+                    .isoformat() for name in ("default", "urgent", "vip")},
+    }
+    if json_output:
+        print_json(data)
+        return
+    typer.echo(f"now        {data['now']} ({'open' if data['open'] else 'closed'})")
+    typer.echo(f"next open  {data['next_open']}")
+    for name, when in data["promise"].items():
+        typer.echo(f"promise {name:8} {when}")
+
+
+# --- replies --------------------------------------------------------------------------------
+
+@replies_app.command("list")
+@errors_to_exit
+def replies_list(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+    """Templates and their languages.  Example: inboxbot replies list"""
+    from inboxbot.templates import load_templates
+
+    templates = load_templates(load(config).paths.replies)
+    data = {name: sorted(templates.languages(name)) for name in templates.names()}
+    if json_output:
+        print_json(data)
+        return
+    for name, languages in data.items():
+        typer.echo(f"{name:10} {' '.join(languages)}")
+
+
+@replies_app.command("preview")
+@errors_to_exit
+def replies_preview(
+    name: Annotated[str, typer.Argument(help="template name, e.g. ack")],
+    config: ConfigOption = None,
+    lang: Annotated[str, typer.Option("--lang", help="en, de, sv or et")] = "en",
+    at: Annotated[str | None, typer.Option("--at", help="ISO-8601 time")] = None,
+    vip: Annotated[bool, typer.Option("--vip", help="as for a VIP customer")] = False,
+    urgent: Annotated[bool, typer.Option("--urgent", help="as for an urgent message")] = False,
+) -> None:
+    """Render a template for a sample customer.  Example: inboxbot replies preview ack --lang sv"""
+    from inboxbot.app import build_engine
+    from inboxbot.cli.simulate import parse_at
+    from inboxbot.preview import sample_triage
+
+    engine = build_engine(load(config))
+    now = parse_at(at)
+    triage = sample_triage(engine, now, language=lang, vip=vip, urgent=urgent)
+    assert engine.composer is not None
+    reply = engine.composer.reply(name, triage, now)
+    typer.echo(f"Subject: {reply['Subject']}\nTo: {reply['To']}\n")
+    typer.echo(reply.get_body(("plain",)).get_content())  # type: ignore[union-attr]

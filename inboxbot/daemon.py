@@ -1,0 +1,153 @@
+"""The long run: backlog, then IDLE; reconnect with backoff; stop cleanly on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from inboxbot.config import Config
+from inboxbot.errors import MailboxError
+from inboxbot.service import Executor, Outcome, run_pass
+
+log = logging.getLogger("inboxbot")
+IDLE_SLICE = 60.0  # seconds per wait(); the adapter renews IDLE itself well before 29 minutes
+
+
+class ShutdownRequested(Exception):
+    """Raised from the signal handler while idling, so a blocking IDLE read ends at once."""
+
+
+class Backoff:
+    """Exponential backoff so a server in trouble is not hammered: 1, 2, 4 ... max seconds."""
+
+    def __init__(self, base: float = 1.0, maximum: float = 300.0) -> None:
+        self.base, self.maximum, self.attempt = base, maximum, 0
+
+    def next_delay(self) -> float:
+        delay = min(self.maximum, self.base * 2 ** self.attempt)
+        self.attempt += 1
+        return delay
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class Lifecycle:
+    """Finishes the message in hand on SIGTERM, but interrupts an idle wait immediately."""
+
+    def __init__(self) -> None:
+        self.busy = False
+        self.stopping = False
+
+    def install(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        self.stopping = True
+        if not self.busy:
+            raise ShutdownRequested
+
+
+def serve(config: Config, *, once: bool = False, dry_run: bool = False,
+          sleep: Callable[[float], None] = time.sleep) -> None:
+    from inboxbot.app import build_engine, open_imap, open_sender, open_store, utc_now
+
+    engine = build_engine(config)  # rules and templates are validated before any connection
+    store = open_store(config)
+    sender = None if dry_run else open_sender(config)
+    lifecycle = Lifecycle()
+    lifecycle.install()
+    backoff = Backoff()
+    try:
+        while not lifecycle.stopping:
+            try:
+                mailbox = open_imap(config)
+            except MailboxError as error:
+                if once:
+                    raise
+                delay = backoff.next_delay()
+                log.error("%s; retrying in %.0fs", error, delay)
+                sleep(delay)
+                continue
+            try:
+                _watch(engine, mailbox, sender, store, lifecycle, once=once, dry_run=dry_run,
+                       clock=utc_now)
+                backoff.reset()
+                if once:
+                    return
+            except MailboxError as error:
+                if once:
+                    raise
+                delay = backoff.next_delay()
+                log.error("%s; reconnecting in %.0fs", error, delay)
+                sleep(delay)
+            finally:
+                _close_quietly(mailbox)
+    except ShutdownRequested:
+        pass
+    finally:
+        store.close()
+        if sender is not None:
+            sender.close()
+        log.info("stopped")
+
+
+def _watch(engine: Any, mailbox: Any, sender: Any, store: Any, lifecycle: Lifecycle, *,
+           once: bool, dry_run: bool, clock: Callable[[], Any]) -> None:
+    from inboxbot.app import folders_needed
+
+    if not dry_run:
+        created = mailbox.ensure_folders(folders_needed(engine.config, engine))
+        for folder in created:
+            log.info("created folder %s", folder)
+    executor = Executor(engine, mailbox, sender, store, clock, dry_run=dry_run)
+    progress = _progress_reporter()
+    while not lifecycle.stopping:
+        lifecycle.busy = True
+        outcomes = run_pass(engine, mailbox, executor, store, progress=progress)
+        lifecycle.busy = False
+        if dry_run:
+            report_dry_run(outcomes)
+        if once or lifecycle.stopping:
+            return
+        mailbox.wait(IDLE_SLICE)
+
+
+def report_dry_run(outcomes: list[Outcome]) -> None:
+    for outcome in outcomes:
+        subject = outcome.message.subject if outcome.message else ""
+        actions = [f"{a.type} {dict(a.args)}" + (f" (skipped: {a.skipped})" if a.skipped else "")
+                   for a in outcome.plan.actions]
+        print(f"uid {outcome.uid} {subject!r}: {'; '.join(actions) or 'nothing'}")
+
+
+def _progress_reporter() -> Callable[[int, int], None]:
+    """A progress line for long backlogs: on a terminal it redraws, elsewhere it logs."""
+    last = [0.0]
+    tty = sys.stderr.isatty()
+
+    def report(done: int, total: int) -> None:
+        if total < 300:
+            return
+        if tty:
+            sys.stderr.write(f"\r{done}/{total} messages")
+            if done >= total:
+                sys.stderr.write("\n")
+        elif time.monotonic() - last[0] > 10 or done >= total:
+            last[0] = time.monotonic()
+            log.info("progress: %d/%d messages", done, total)
+    return report
+
+
+def _close_quietly(mailbox: Any) -> None:
+    try:
+        mailbox.close()
+    except MailboxError:
+        pass

@@ -1,0 +1,47 @@
+"""Reading rules/*.toml from disk into compiled rules (the pure compiler lives in core/rules.py)."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from inboxbot.core.rules import REGISTRY, Registry, RuleDocument, RuleSet, compile_rules
+from inboxbot.core.rules import rule_header_lines
+from inboxbot.errors import RuleError
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """Rules apply in file-name order, then top to bottom."""
+    if not directory.is_dir():
+        raise RuleError(f"{directory}: rules folder not found; run `inboxbot init` or set "
+                        "[paths].rules")
+    return sorted(p for p in directory.glob("*.toml") if p.is_file())
+
+
+def read_document(path: Path, label: str | None = None) -> RuleDocument:
+    label = label or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise RuleError(f"{label}: cannot read it: {error}") from None
+    return parse_document(text, label)
+
+
+def parse_document(text: str, label: str) -> RuleDocument:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise RuleError(f"{label}: not valid TOML: {error}") from None
+    return RuleDocument(label, data, rule_header_lines(text))
+
+
+def load_rules(
+    directory: Path, folder_roles: Mapping[str, str], registry: Registry | None = None
+) -> RuleSet:
+    documents = [read_document(p, _label(p, directory)) for p in rule_files(directory)]
+    return compile_rules(documents, folder_roles, registry or REGISTRY)
+
+
+def _label(path: Path, directory: Path) -> str:
+    return f"{directory.name}/{path.name}"

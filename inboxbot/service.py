@@ -1,0 +1,360 @@
+"""One pass over the watched folder: fetch a batch -> parse -> plan -> execute grouped -> record.
+
+The order of side effects for one message follows DESIGN.md section 4: record the intent in the
+outbox -> send -> mark $AutoReplied -> move -> mark done. The server's keywords are the source of
+truth, so a lost state file never causes a second reply.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+from inboxbot.composer import Composer
+from inboxbot.config import Config
+from inboxbot.core.hours import BusinessCalendar
+from inboxbot.core.message import Message, parse_message
+from inboxbot.core.plan import Action, Facts, Plan
+from inboxbot.core.rules import OUTGOING, RuleSet, evaluate
+from inboxbot.core.triage import CustomerRecord, Triage, TriagePolicy
+from inboxbot.errors import SendError
+from inboxbot.ports import Fetched, Mailbox, Sender
+
+log = logging.getLogger("inboxbot")
+
+SEEN = "$InboxbotSeen"
+AUTO_REPLIED = "$AutoReplied"
+REDIRECTED = "$Redirected"
+BATCH_SIZE = 500
+_MARKS = {"reply": AUTO_REPLIED, "redirect": REDIRECTED}
+
+
+@dataclass
+class Engine:
+    """Everything needed to plan a message, built once from the config and rebuilt on reload."""
+
+    config: Config
+    rules: RuleSet
+    calendar: BusinessCalendar
+    composer: Composer | None
+    classifier: Any = None
+    detect_language: Callable[[str, str, Sequence[str], str], str] | None = None
+
+    @property
+    def policy(self) -> TriagePolicy:
+        c = self.config
+        return TriagePolicy(
+            shop_address=c.shop.address, own_addresses=c.shop.own_addresses,
+            unsupported=c.channels.unsupported, languages=c.shop.languages,
+            default_language=c.shop.default_language, vip_addresses=c.vip.addresses,
+            vip_domains=c.vip.domains, repeat_complaints=c.triage.repeat_complaints,
+        )
+
+    @property
+    def needs_text(self) -> bool:
+        """Header-only rule sets never download or parse a body."""
+        return self.rules.needs_text or bool(self.rules.actions_used() & OUTGOING)
+
+    def triage(self, message: Message, now: datetime,
+               customer: Callable[[str], CustomerRecord] | None = None) -> Triage:
+        return Triage(
+            message, self.policy, now, calendar=self.calendar, classifier=self.classifier,
+            detect_language=self.detect_language,
+            customer=customer or (lambda _a: CustomerRecord()),
+        )
+
+
+@dataclass
+class Outcome:
+    """What happened to one message; the demo table and `run` summaries are made of these."""
+
+    uid: int
+    message: Message | None
+    facts: Facts | None
+    plan: Plan
+    folder: str
+    keywords: list[str] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+    error: str = ""
+
+
+class ReplyLimiter:
+    """DESIGN.md section 5: one auto-reply per sender per `per_sender`, `max_per_hour` in all.
+
+    `store` needs last_reply(address) and replies_since(when): the state store in a real run,
+    MemoryReplies in `simulate`.
+    """
+
+    def __init__(self, store: Any, config: Config) -> None:
+        self.store, self.settings = store, config.autoreply
+
+    def check(self, address: str, now: datetime) -> str | None:
+        if not address:
+            return "no address to reply to"
+        last = self.store.last_reply(address)
+        if last is not None and now - last < self.settings.per_sender:
+            return f"{address} was already answered at {last:%Y-%m-%d %H:%M} (per_sender)"
+        if self.store.replies_since(now - timedelta(hours=1)) >= self.settings.max_per_hour:
+            return f"max_per_hour ({self.settings.max_per_hour}) reached"
+        return None
+
+
+class MemoryReplies:
+    """The limiter's memory for offline runs, so `simulate` shows the limits a run would hit."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, datetime] = {}
+
+    def last_reply(self, address: str) -> datetime | None:
+        return self.sent.get(address)
+
+    def replies_since(self, when: datetime) -> int:
+        return sum(1 for t in self.sent.values() if t >= when)
+
+    def record_reply(self, address: str, when: datetime) -> None:
+        self.sent[address] = when
+
+
+def plan_message(engine: Engine, message: Message, now: datetime, limiter: ReplyLimiter,
+                 customer: Callable[[str], CustomerRecord] | None = None,
+                 *, already: str | None = None) -> tuple[Triage, Plan]:
+    """The one planning path shared by run, --dry-run, simulate and the demo."""
+    triage = engine.triage(message, now, customer)
+    plan = evaluate(engine.rules, triage)
+    address = message.reply_address.addr if message.reply_address else ""
+    return triage, limit_plan(plan, lambda: limiter.check(address, now), already)
+
+
+def limit_plan(plan: Plan, reason: Callable[[], str | None], already: str | None) -> Plan:
+    """Mark reply-like actions skipped when a limit or a server mark forbids them."""
+    if not any(a.type in OUTGOING and a.skipped is None for a in plan.actions):
+        return plan
+    why = already or reason()
+    if why is None:
+        return plan
+    actions = tuple(
+        replace(a, skipped=why) if a.type in OUTGOING and a.skipped is None else a
+        for a in plan.actions
+    )
+    return replace(plan, actions=actions)
+
+
+@dataclass
+class _Work:
+    """Side effects of one batch, grouped so each costs one IMAP command."""
+
+    copies: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    outgoing: list[tuple[Outcome, Triage, Action]] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
+
+
+class Executor:
+    def __init__(self, engine: Engine, mailbox: Mailbox, sender: Sender | None, store: Any,
+                 clock: Callable[[], datetime], *, dry_run: bool = False) -> None:
+        self.engine, self.mailbox, self.sender, self.store = engine, mailbox, sender, store
+        self.clock, self.dry_run = clock, dry_run
+        self.limiter = ReplyLimiter(store, engine.config)
+        self.deferred: set[int] = set()  # uids whose reply must be retried on the next pass
+        self._last_triage: dict[int, Triage] = {}
+
+    # -- planning --------------------------------------------------------------------------
+
+    def plan_one(self, fetched: Fetched, now: datetime, headers_only: bool) -> Outcome:
+        try:
+            message = parse_message(fetched.raw, headers_only=headers_only)
+        except Exception as error:  # hostile mail must never stop the loop
+            return self._quarantine(fetched.uid, f"unreadable: {type(error).__name__}: {error}")
+        if not message.headers:
+            return self._quarantine(fetched.uid, "unreadable: no headers")
+        already = "already answered ($AutoReplied on the server)" if (
+            AUTO_REPLIED in fetched.flags or REDIRECTED in fetched.flags) else None
+        triage, plan = plan_message(self.engine, message, now, self.limiter, self._customer,
+                                    already=already)
+        facts = None if headers_only else triage.facts()
+        self._last_triage[fetched.uid] = triage
+        return Outcome(fetched.uid, message, facts, plan, self.engine.config.imap.watch)
+
+    def _customer(self, address: str) -> CustomerRecord:
+        if not self.store or not address:
+            return CustomerRecord()
+        since = self.clock() - timedelta(days=self.engine.config.triage.repeat_days)
+        return CustomerRecord(self.store.is_known(address),
+                              self.store.complaint_count(address, since))
+
+    def _quarantine(self, uid: int, reason: str) -> Outcome:
+        folder = self.engine.config.folders.quarantine
+        action = Action("move", {"folder": folder}, reason)
+        return Outcome(uid, None, None, Plan((), (action,)), folder, error=reason)
+
+    # -- executing -------------------------------------------------------------------------
+
+    def process(self, batch: Sequence[Fetched]) -> list[Outcome]:
+        now = self.clock()
+        headers_only = not self.engine.needs_text
+        self._last_triage = {}
+        outcomes = []
+        work = _Work()
+        for fetched in batch:
+            if SEEN in fetched.flags:
+                continue
+            outcome = self.plan_one(fetched, now, headers_only)
+            outcomes.append(outcome)
+            self._collect(outcome, work)
+        if self.dry_run:
+            return outcomes
+        self._send_all(work, now)
+        self._apply(work, outcomes)
+        self._record([o for o in outcomes if o.uid not in self.deferred], now)
+        return outcomes
+
+    def _collect(self, outcome: Outcome, work: _Work) -> None:
+        triage = self._last_triage.get(outcome.uid)
+        for action in outcome.plan.active:
+            args = action.args
+            if action.type == "tag":
+                outcome.keywords.append(str(args["keyword"]))
+            elif action.type == "flag":
+                outcome.keywords.append(str(args["flag"]))
+            elif action.type == "move":
+                outcome.folder = str(args["folder"])
+            elif action.type == "copy":
+                work.copies[str(args["folder"])].append(outcome.uid)
+            elif action.type in OUTGOING and triage is not None:
+                work.outgoing.append((outcome, triage, action))
+        if outcome.error:
+            log.warning("uid %s: moved to %s: %s", outcome.uid, outcome.folder, outcome.error)
+
+    def _send_all(self, work: _Work, now: datetime) -> None:
+        planned = [(o, t, a, self._compose(o, t, a, now)) for o, t, a in work.outgoing]
+        pending = []
+        for outcome, triage, action, message in planned:
+            key = f"{triage.message.message_id or outcome.uid}:{action.type}"
+            entry = {"key": key, "uid": outcome.uid, "type": action.type,
+                     "to": _recipients(message), "message_id": message["Message-ID"],
+                     "created": now.isoformat(), "state": "intent"}
+            if not self.store.outbox_add(key, entry):
+                existing = self.store.outbox_get(key) or {}
+                if existing.get("state") in ("sent", "marked", "done"):
+                    self._mark_sent(outcome, action)  # sent before a crash: only mark it now
+                    continue
+            pending.append((outcome, action, message, key))
+        self.store.flush()  # the intent is durable before anything leaves
+        for outcome, action, message, key in pending:
+            self._send_one(outcome, action, message, key, work)
+
+    def _compose(self, outcome: Outcome, triage: Triage, action: Action,
+                 now: datetime) -> EmailMessage:
+        composer = self.engine.composer
+        assert composer is not None, "outgoing actions need templates"
+        if action.type == "forward":
+            original = self.mailbox.fetch_full(outcome.uid)
+            to = str(action.args.get("to") or self.engine.config.shop.address)
+            return composer.forward(original, triage.message, to, now)
+        forwarded = any(a.type == "forward" for a in outcome.plan.active)
+        return composer.reply(str(action.args["template"]), triage, now, forwarded=forwarded)
+
+    def _send_one(self, outcome: Outcome, action: Action, message: EmailMessage, key: str,
+                  work: _Work) -> None:
+        assert self.sender is not None, "outgoing actions need [smtp]"
+        envelope = self.engine.config.autoreply.envelope_sender
+        try:
+            self.sender.send(message, envelope_from=envelope, recipients=_recipients(message))
+        except SendError as error:
+            if error.permanent:
+                log.error("uid %s: %s refused permanently: %s; flagged for staff",
+                          outcome.uid, action.type, error)
+                self.store.outbox_set_state(key, "failed")
+                outcome.keywords.append("\\Flagged")
+            else:
+                log.warning("uid %s: %s not sent yet (%s); will retry", outcome.uid,
+                            action.type, error)
+                work.deferred.append(outcome.uid)
+            return
+        self.store.outbox_set_state(key, "sent")
+        if action.type != "forward":
+            self.store.record_reply(_recipients(message)[0], self.clock())
+        self.store.flush()
+        log.info("uid %s: %s sent to %s (%s)", outcome.uid, action.type,
+                 ", ".join(_recipients(message)), message["In-Reply-To"] or "")
+        self._mark_sent(outcome, action)
+        if action.type != "forward":
+            self.mailbox.append(self.engine.config.folders.sent, bytes(message), ["\\Seen"])
+
+    def _mark_sent(self, outcome: Outcome, action: Action) -> None:
+        outcome.sent.append(action.type)
+        mark = _MARKS.get(action.type)
+        if mark:
+            outcome.keywords.append(mark)
+            self.mailbox.add_keywords([outcome.uid], [mark])
+
+    def _apply(self, work: _Work, outcomes: list[Outcome]) -> None:
+        deferred = set(work.deferred)
+        done = [o for o in outcomes if o.uid not in deferred]
+        keywords: dict[str, list[int]] = defaultdict(list)
+        moves: dict[str, list[int]] = defaultdict(list)
+        for outcome in done:
+            for keyword in dict.fromkeys(outcome.keywords):
+                if keyword not in _MARKS.values():  # those were set right after sending
+                    keywords[keyword].append(outcome.uid)
+            keywords[SEEN].append(outcome.uid)
+            if outcome.folder != self.engine.config.imap.watch:
+                moves[outcome.folder].append(outcome.uid)
+        for keyword, uids in keywords.items():
+            self.mailbox.add_keywords(uids, [keyword])
+        for folder, uids in work.copies.items():
+            self.mailbox.copy([u for u in uids if u not in deferred], folder)
+        for folder, uids in moves.items():
+            self.mailbox.move(uids, folder)
+        self.deferred.update(deferred)
+
+    def _record(self, outcomes: list[Outcome], now: datetime) -> None:
+        for outcome in outcomes:
+            message, facts = outcome.message, outcome.facts
+            if message is None or message.sender is None or (facts and facts.automated):
+                continue
+            complaint = bool(facts and facts.complaint)
+            self.store.record_message(message.sender.addr, now, message.message_id, complaint)
+        self.store.flush()
+
+
+def _recipients(message: EmailMessage) -> list[str]:
+    return [addr for _name, addr in email.utils.getaddresses(message.get_all("To", []))]
+
+
+def chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def run_pass(engine: Engine, mailbox: Mailbox, executor: Executor, store: Any,
+             *, progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
+    """Process everything new in the watched folder once; returns what happened."""
+    folder = engine.config.imap.watch
+    state = mailbox.select(folder)
+    mark = store.watermark(folder) if store else None
+    after = mark[1] if mark and mark[0] == state.uidvalidity else 0
+    uids = sorted(mailbox.search_unprocessed(after))
+    outcomes: list[Outcome] = []
+    started = time.monotonic()
+    headers_only = not engine.needs_text
+    for batch in chunks(uids, BATCH_SIZE):
+        fetched = mailbox.fetch(batch, headers_only=headers_only)
+        outcomes.extend(executor.process(fetched))
+        if not executor.dry_run:
+            # A deferred reply keeps the watermark below it so the next pass retries it.
+            done = [u for u in batch if u < min(executor.deferred, default=max(batch) + 1)]
+            if done:
+                store.set_watermark(folder, state.uidvalidity, max(done))
+            store.flush()
+        if progress:
+            progress(len(outcomes), len(uids))
+    if uids:
+        log.info("processed %d messages in %.2fs", len(uids), time.monotonic() - started)
+    return outcomes

@@ -482,10 +482,11 @@ def build_reply(
         msg["Auto-Submitted"] = "auto-replied"
     # Asks Exchange and Outlook not to send their own out-of-office back to us: no reply loops.
     msg["X-Auto-Response-Suppress"] = "All"
-    msg["Content-Language"] = single_line(primary_tag(language) or FALLBACK_LANGUAGE)
     msg.set_content(rendered.text, charset="utf-8")
     if rendered.html is not None:
         msg.add_alternative(rendered.html, subtype="html", charset="utf-8")
+    # After the body: set_content() clears every Content-* header, this one included.
+    msg["Content-Language"] = single_line(primary_tag(language) or FALLBACK_LANGUAGE)
     return msg
 
 

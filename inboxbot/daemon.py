@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -43,10 +44,17 @@ class Lifecycle:
     def __init__(self) -> None:
         self.busy = False
         self.stopping = False
+        self._previous: dict[int, Any] = {}
 
     def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signals can only be handled in the main thread (tests run us in others)
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._handle)
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, stopping", signal.Signals(signum).name)
@@ -93,6 +101,7 @@ def serve(config: Config, *, once: bool = False, dry_run: bool = False,
     except ShutdownRequested:
         pass
     finally:
+        lifecycle.restore()
         store.close()
         if sender is not None:
             sender.close()

@@ -217,9 +217,7 @@ class ImapMailbox:
 
     def search_unprocessed(self, after_uid: int) -> list[int]:
         with self._translate("search", self._selected):
-            found = self._imap.search(
-                ["UID", f"{after_uid + 1}:*", "NOT", "KEYWORD", SEEN_KEYWORD]
-            )
+            found = self._imap.search(["UID", f"{after_uid + 1}:*", "NOT", "KEYWORD", SEEN_KEYWORD])
         # "n:*" always includes the highest UID, even when that is below n (RFC 3501 6.4.8).
         return sorted(uid for uid in found if uid > after_uid)
 
@@ -238,7 +236,9 @@ class ImapMailbox:
         first = self._imap.fetch(uids, items)
         present = [uid for uid in uids if uid in first]
         if headers_only:
-            return [_fetched(uid, first[uid], first[uid][b"BODY[HEADER]"] or b"") for uid in present]
+            return [
+                _fetched(uid, first[uid], first[uid][b"BODY[HEADER]"] or b"") for uid in present
+            ]
         plans = {uid: _plan(first[uid].get(b"BODYSTRUCTURE")) for uid in present}
         sections = self._fetch_sections(plans)
         return [
@@ -247,16 +247,9 @@ class ImapMailbox:
         ]
 
     def _fetch_sections(self, plans: dict[int, _Part]) -> dict[int, dict[bytes, Any]]:
-        """Second round: each needed section once, grouped so that equal UID sets share a FETCH."""
-        by_item: dict[str, list[int]] = {}
-        for uid, plan in plans.items():
-            for item in plan.items():
-                by_item.setdefault(item, []).append(uid)
-        by_uids: dict[tuple[int, ...], list[str]] = {}
-        for item, item_uids in by_item.items():
-            by_uids.setdefault(tuple(item_uids), []).append(item)
+        """Second round: every needed section, in as few FETCH commands as the batch allows."""
         data: dict[int, dict[bytes, Any]] = {}
-        for group_uids, group_items in by_uids.items():
+        for group_uids, group_items in _group_fetches(plans):
             for uid, values in self._imap.fetch(list(group_uids), group_items).items():
                 data.setdefault(uid, {}).update(values)
         return data
@@ -428,7 +421,9 @@ def _loopback_address(host: str, port: int) -> str:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise MailboxError(f"IMAP host {host!r} does not resolve ({exc}): check [imap] host") from exc
+        raise MailboxError(
+            f"IMAP host {host!r} does not resolve ({exc}): check [imap] host"
+        ) from exc
     addresses = [str(info[4][0]).split("%")[0] for info in infos]
     if not addresses or not all(ipaddress.ip_address(a).is_loopback for a in addresses):
         raise MailboxError(
@@ -479,6 +474,29 @@ def _has_change(responses: Iterable[tuple[Any, ...]]) -> bool:
         len(response) >= 2 and isinstance(response[0], int) and response[1] in _CHANGES
         for response in responses
     )
+
+
+def _group_fetches(plans: dict[int, _Part]) -> list[tuple[tuple[int, ...], list[str]]]:
+    """(uids, items) per FETCH command.
+
+    Grouping by message shape costs one command per distinct structure, best for the usual
+    few shapes; grouping by item costs at most one per distinct section, bounded even when
+    every message is built differently. Take whichever needs fewer commands.
+    """
+    by_shape: dict[tuple[str, ...], list[int]] = {}
+    by_item: dict[str, list[int]] = {}
+    for uid, plan in plans.items():
+        items = tuple(plan.items())
+        if items:
+            by_shape.setdefault(items, []).append(uid)
+        for item in items:
+            by_item.setdefault(item, []).append(uid)
+    item_groups: dict[tuple[int, ...], list[str]] = {}
+    for item, uids in by_item.items():
+        item_groups.setdefault(tuple(uids), []).append(item)
+    if len(by_shape) <= len(item_groups):
+        return [(tuple(uids), list(items)) for items, uids in by_shape.items()]
+    return list(item_groups.items())
 
 
 def _fetched(uid: int, first: dict[bytes, Any], raw: bytes) -> Fetched:

@@ -115,9 +115,12 @@ class NotifierCatalog:
         """Merge (data, source) documents in order: a later entry with a known name replaces it
         in place, `enabled = false` removes it, and a new name is appended."""
         specs: dict[str, NotifierSpec | None] = {}
+        shared: tuple[re.Pattern[str], ...] = ()
         for data, source in documents:
             disabled = _disabled_names(data, source)
-            for spec in parse_specs(data, source):
+            # A shop's `messages = true` entry uses the shipped phrases plus its own file's.
+            shared = (*shared, *shared_subjects(data, source))
+            for spec in parse_specs(data, source, shared):
                 specs[spec.name.lower()] = spec
             for name in disabled:
                 specs[name.lower()] = None
@@ -164,10 +167,19 @@ def _sender_domains(msg: Message) -> tuple[str, ...]:
 # --- validation of parsed data ---------------------------------------------------------------
 
 
-def parse_specs(data: Mapping[str, Any], source: str) -> list[NotifierSpec]:
-    """Validate one document; every error names the source and the key that is wrong."""
+def shared_subjects(data: Mapping[str, Any], source: str) -> tuple[re.Pattern[str], ...]:
+    """The document's top-level message_subjects, for entries with `messages = true`."""
+    return _patterns(data.get("message_subjects", []), f"{source}: message_subjects")
+
+
+def parse_specs(
+    data: Mapping[str, Any], source: str, shared: tuple[re.Pattern[str], ...] | None = None
+) -> list[NotifierSpec]:
+    """Validate one document; every error names the source and the key that is wrong.
+    `shared` defaults to the document's own top-level message_subjects."""
     _reject_unknown(data, _TOP_KEYS, source)
-    shared = _patterns(data.get("message_subjects", []), f"{source}: message_subjects")
+    if shared is None:
+        shared = shared_subjects(data, source)
     entries = data.get("notifier", [])
     if not isinstance(entries, list):
         raise ConfigError(f"{source}: 'notifier' must be written as [[notifier]] tables")
@@ -181,7 +193,9 @@ def parse_specs(data: Mapping[str, Any], source: str) -> list[NotifierSpec]:
             continue
         spec = _spec(entry, shared, where)
         if spec.name.lower() in seen:
-            raise ConfigError(f"{where}: notifier {spec.name!r} is defined twice in this file")
+            raise ConfigError(
+                f"{where} ({spec.name}): notifier {spec.name!r} is defined twice in this file"
+            )
         seen.add(spec.name.lower())
         specs.append(spec)
     return specs
@@ -201,9 +215,9 @@ def _disabled_names(data: Mapping[str, Any], source: str) -> list[str]:
 def _spec(
     entry: Mapping[str, Any], shared: tuple[re.Pattern[str], ...], where: str
 ) -> NotifierSpec:
-    _reject_unknown(entry, _ENTRY_KEYS, where)
     name = _string(entry.get("name"), f"{where}.name")
     where = f"{where} ({name})"
+    _reject_unknown(entry, _ENTRY_KEYS, where)
     kind = _string(entry.get("kind"), f"{where}.kind")
     if kind not in KINDS:
         raise ConfigError(f"{where}.kind: {kind!r} is not one of {', '.join(sorted(KINDS))}")

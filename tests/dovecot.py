@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from imapclient import IMAPClient
+from imapclient import IMAPClient  # type: ignore[import-untyped]
 
 MAIL_USER = "inboxbot-test"  # the unprivileged owner of test mail when the suite runs as root
 _START_TIMEOUT = 10.0

@@ -96,7 +96,7 @@ def test_bad_password_is_a_readable_error_without_the_password(dovecot: Dovecot)
 
 
 def test_tls_to_a_plain_port_fails_cleanly(dovecot: Dovecot) -> None:
-    with pytest.raises(MailboxError, match="TLS|connection"):
+    with pytest.raises(MailboxError, match=r"TLS|connection"):
         ImapMailbox(dovecot.host, dovecot.port, "tls", dovecot.username, "x", timeout=5)
 
 
@@ -341,7 +341,7 @@ def test_append_with_flags_and_date(box: ImapMailbox, dovecot: Dovecot) -> None:
     box.append("Sent", plain(5), flags=["\\Seen", "$AutoReplied"], when=when)
     client = dovecot.client()
     client.select_folder("Sent")
-    [(uid, data)] = client.fetch([1], ["FLAGS", "INTERNALDATE", "BODY.PEEK[]"]).items()
+    [(_uid, data)] = client.fetch([1], ["FLAGS", "INTERNALDATE", "BODY.PEEK[]"]).items()
     assert {b"\\Seen", b"$AutoReplied"} <= set(data[b"FLAGS"])
     assert data[b"INTERNALDATE"].astimezone(UTC) == when
     assert data[b"BODY[]"] == plain(5)
@@ -351,9 +351,11 @@ def test_append_with_flags_and_date(box: ImapMailbox, dovecot: Dovecot) -> None:
 
 
 def append_later(dovecot: Dovecot, delay: float) -> threading.Thread:
-    thread = threading.Thread(
-        target=lambda: (time.sleep(delay), dovecot.append("INBOX", plain(99))), daemon=True
-    )
+    def later() -> None:
+        time.sleep(delay)
+        dovecot.append("INBOX", plain(99))
+
+    thread = threading.Thread(target=later, daemon=True)
     thread.start()
     return thread
 

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from inboxbot.core.message import parse_message
 from inboxbot.core.notifiers import Notifier, NotifierCatalog
@@ -283,3 +285,10 @@ def test_bad_toml_names_the_file_and_line(tmp_path: Path) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"missing\.toml: cannot read notifier file"):
         load_catalog([tmp_path / "missing.toml"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_match_never_raises_on_arbitrary_bytes(shipped: NotifierCatalog, raw: bytes) -> None:
+    result = shipped.match(parse_message(raw))
+    assert result is None or isinstance(result, Notifier)

@@ -205,6 +205,8 @@ class Executor:
             if SEEN in fetched.flags:
                 continue
             outcome = self.plan_one(fetched, now, headers_only)
+            if not self.dry_run:
+                self._resume_marks(outcome)
             outcomes.append(outcome)
             self._collect(outcome, work)
         if self.dry_run:
@@ -242,7 +244,7 @@ class Executor:
             if not self.store.outbox_add(key, entry):
                 existing = self.store.outbox_get(key) or {}
                 if existing.get("state") in ("sent", "marked", "done"):
-                    self._mark_sent(outcome, action)  # sent before a crash: only mark it now
+                    self._mark_sent(outcome, action.type, key)  # sent before a crash: mark now
                     continue
             pending.append((outcome, action, message, key))
         self.store.flush()  # the intent is durable before anything leaves
@@ -283,16 +285,30 @@ class Executor:
         self.store.flush()
         log.info("uid %s: %s sent to %s (%s)", outcome.uid, action.type,
                  ", ".join(_recipients(message)), message["In-Reply-To"] or "")
-        self._mark_sent(outcome, action)
+        self._mark_sent(outcome, action.type, key)
         if action.type != "forward":
             self.mailbox.append(self.engine.config.folders.sent, bytes(message), ["\\Seen"])
 
-    def _mark_sent(self, outcome: Outcome, action: Action) -> None:
-        outcome.sent.append(action.type)
-        mark = _MARKS.get(action.type)
+    def _resume_marks(self, outcome: Outcome) -> None:
+        """A reply sent before a crash, whose mark never reached the server: mark it now.
+
+        The limiter already skips the planned reply (the sender was answered), so without this
+        the message would lose its $AutoReplied mark, never its reply."""
+        message = outcome.message
+        if message is None or not message.message_id:
+            return
+        for kind in _MARKS:
+            entry = self.store.outbox_get(f"{message.message_id}:{kind}")
+            if entry and entry.get("state") == "sent" and kind not in outcome.sent:
+                self._mark_sent(outcome, kind, f"{message.message_id}:{kind}")
+
+    def _mark_sent(self, outcome: Outcome, kind: str, key: str) -> None:
+        outcome.sent.append(kind)
+        mark = _MARKS.get(kind)
         if mark:
             outcome.keywords.append(mark)
             self.mailbox.add_keywords([outcome.uid], [mark])
+        self.store.outbox_set_state(key, "marked")
 
     def _apply(self, work: _Work, outcomes: list[Outcome]) -> None:
         deferred = set(work.deferred)

@@ -89,11 +89,16 @@ def test_dry_run_changes_nothing_on_the_server(shop, capsys) -> None:
 
     serve(shop.config(), once=True, dry_run=True)
 
-    assert shop.folder("INBOX") == before
+    assert _without_recent(shop.folder("INBOX")) == _without_recent(before)
     assert sorted(shop.dovecot.client().list_folders(), key=str) == folders_before
     assert shop.sink.messages == []
     out = capsys.readouterr().out
     assert "move {'folder': 'Urgent'}" in out and "reply {'template': 'ack'}" in out
+
+
+def _without_recent(folder: dict) -> dict:
+    """\\Recent belongs to the session that first selects a folder, not to the message."""
+    return {uid: (item["flags"] - {"\\Recent"}, item["header"]) for uid, item in folder.items()}
 
 
 def test_uidvalidity_change_is_survived_without_repeats(shop) -> None:
@@ -122,7 +127,7 @@ def test_folders_are_created_when_missing(shop) -> None:
 
 
 def test_unreadable_mail_is_quarantined_untouched(shop) -> None:
-    garbage = b"\x00\x01\x02 this is not a mail\r\n\r\n\xff\xfe"
+    garbage = b"\x01\x02 this is not a mail\r\n\r\n\xff\xfe"  # Dovecot rewrites NUL
     shop.dovecot.append("INBOX", garbage)
     shop.dovecot.append("INBOX", KINDS["question"](1).raw)
 

@@ -78,8 +78,10 @@ def _parse_time(text: str, spec: str, *, allow_24: bool) -> time:
     if match is None:
         raise ValueError(f"{text!r} in {spec!r} is not a time: {_FORMAT_HELP}")
     hour, minute = int(match.group(1)), int(match.group(2))
-    if allow_24 and (hour, minute) == (24, 0):
-        return MIDNIGHT
+    if (hour, minute) == (24, 0):
+        if allow_24:
+            return MIDNIGHT
+        raise ValueError(f"{spec!r} starts at 24:00: 24:00 can only end a range, start at 00:00")
     if hour > 23 or minute > 59:
         raise ValueError(f"{text!r} in {spec!r} is not a valid time of day: {_FORMAT_HELP}")
     return time(hour, minute)
@@ -208,7 +210,11 @@ class BusinessCalendar:
         return day in self._closed or self.holiday_name(day) is not None
 
     def intervals(self, day: date) -> list[tuple[datetime, datetime]]:
-        """The open intervals of the local date `day`, as aware datetimes in the shop's zone."""
+        """The open intervals of the local date `day`, as aware datetimes in the shop's zone.
+
+        Mind that subtracting two of them gives wall-clock time (Python ignores DST between
+        datetimes sharing a tzinfo); convert to UTC first for the real length.
+        """
         return [(s.astimezone(self._zone), e.astimezone(self._zone)) for s, e in self._utc_day(day)]
 
     def upcoming_closures(self, start: date, days: int) -> list[tuple[date, str]]:
@@ -288,7 +294,7 @@ class BusinessCalendar:
         if end < start:
             return -self.business_time_between(b, a)
         total = timedelta(0)
-        day = self._local_date(start) - _DAY
+        day = self._local_date(start)  # yesterday's intervals end by today's midnight
         last = self._local_date(end)
         while day <= last:
             for s, e in self._utc_day(day):
@@ -326,18 +332,33 @@ class BusinessCalendar:
         for start_wall, end_wall in hours:
             start = self._instant(day, start_wall)
             end = self._instant(day + _DAY if end_wall == MIDNIGHT else day, end_wall)
-            # A wall time inside a spring-forward gap reads as if the clocks had not changed yet
-            # (Python's fold=0), which can pull a start past the previous end: clip, and drop a
-            # range the switch swallowed whole, so intervals stay ordered and disjoint.
-            if result:
-                start = max(start, result[-1][1])
-            if end > start:
+            if end > start:  # a range inside a spring-forward gap has no real time: drop it
                 result.append((start, end))
         return tuple(result)
 
     def _instant(self, day: date, wall: time) -> datetime:
-        # fold=0: an ambiguous wall time (autumn) means its first occurrence.
-        return datetime.combine(day, wall, tzinfo=self._zone).astimezone(UTC)
+        """The first instant at which the shop's clock reads `wall` or later on `day`.
+
+        An ambiguous wall time (autumn) is its first occurrence. A wall time the clocks skip
+        (spring) is the moment they jump: "open from 02:30" opens at the switch, when the clock
+        first shows a time past 02:30. Python's own reading (fold=0) would open an hour late.
+        """
+        naive = datetime.combine(day, wall)
+        guess = naive.replace(tzinfo=self._zone).astimezone(UTC)
+        if guess.astimezone(self._zone).replace(tzinfo=None) == naive:
+            return guess
+        return self._gap_end(naive, guess)
+
+    def _gap_end(self, naive: datetime, after: datetime) -> datetime:
+        # `after` (fold=0) lies past the switch and the fold=1 reading lies before it: bisect to
+        # the switch on whole seconds, as zones switch on whole seconds.
+        before = naive.replace(tzinfo=self._zone, fold=1).astimezone(UTC)
+        low, high = int(before.timestamp()), int(after.timestamp())
+        while high - low > 1:
+            mid = (low + high) // 2
+            wall = datetime.fromtimestamp(mid, self._zone).replace(tzinfo=None)
+            low, high = (low, mid) if wall >= naive else (mid, high)
+        return datetime.fromtimestamp(high, UTC)
 
     def _local_date(self, moment: datetime) -> date:
         return moment.astimezone(self._zone).date()

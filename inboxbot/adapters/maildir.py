@@ -225,6 +225,22 @@ class _UidList:
             return None
 
     @classmethod
+    def fresh(cls, path: Path) -> _UidList:
+        """An empty list whose UIDVALIDITY is above any a damaged file at `path` still shows.
+
+        A new UIDVALIDITY tells every client (and our own watermark) that cached UIDs are void;
+        time-based like Dovecot's, but never equal to the old one when rebuilt in the same second.
+        """
+        validity = int(time.time())
+        try:
+            match = re.match(rb"3 V(\d+)", path.read_bytes())
+        except FileNotFoundError:
+            match = None
+        if match:
+            validity = max(validity, int(match.group(1)) + 1)
+        return cls(uidvalidity=validity, next_uid=1)
+
+    @classmethod
     def _parse(cls, lines: list[str]) -> _UidList:
         header = lines[0].split()
         if header[0] != "3":
@@ -370,7 +386,7 @@ class _Folder:
         uidlist = _UidList.read(self.uidlist_path)
         changed = uidlist is None
         if uidlist is None:
-            uidlist = _UidList(uidvalidity=int(time.time()), next_uid=1)
+            uidlist = _UidList.fresh(self.uidlist_path)
         vanished = set(uidlist.uids) - set(present)
         for base in vanished:
             del uidlist.uids[base]

@@ -152,14 +152,15 @@ class BusinessCalendar:
     def __init__(
         self,
         timezone: str,
-        week: Mapping[str, Sequence[tuple[time, time]]],
+        week: Mapping[str, Sequence[tuple[time, time]] | str],
         holidays: str | None = None,
         closed: Iterable[date] = (),
         *,
         language: str = "en_US",
     ) -> None:
-        """`holidays` is "DE" or "DE-BY" style; `language` names holidays (falls back to the
-        country's own language when the package lacks a translation)."""
+        """`week` maps "mon".."sun" to (start, end) pairs or to a spec for parse_day_hours
+        (missing days are closed); `holidays` is "DE" or "DE-BY" style; `language` names
+        holidays (the country's own language when the package lacks a translation)."""
         sets = object.__setattr__  # immutable to callers; only __init__ writes
         sets(self, "_zone", _load_zone(timezone))
         sets(self, "_week", _load_week(week))
@@ -387,14 +388,26 @@ def _load_zone(name: str) -> ZoneInfo:
         ) from None
 
 
-def _load_week(week: Mapping[str, Sequence[tuple[time, time]]]) -> tuple[DayHours, ...]:
+def _load_week(week: Mapping[str, Sequence[tuple[time, time]] | str]) -> tuple[DayHours, ...]:
     unknown = sorted(k for k in week if k.lower() not in WEEKDAYS)
     if unknown:
         raise ValueError(f"unknown weekday(s) {unknown}: use {', '.join(WEEKDAYS)}")
     lowered = {k.lower(): v for k, v in week.items()}
     if len(lowered) != len(week):
         raise ValueError(f"a weekday is given twice (in different case): {sorted(week)}")
-    return tuple(validate_day_hours(lowered.get(name, ()), name) for name in WEEKDAYS)
+    return tuple(_load_day(name, lowered.get(name, ())) for name in WEEKDAYS)
+
+
+def _load_day(name: str, hours: Sequence[tuple[time, time]] | str) -> DayHours:
+    if isinstance(hours, str):
+        try:
+            return parse_day_hours(hours)
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from None
+    pairs = list(hours)
+    if not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
+        raise ValueError(f"{name}: hours must be (start, end) pairs of datetime.time: {hours!r}")
+    return validate_day_hours(pairs, name)
 
 
 def _load_holidays_code(code: str | None) -> tuple[str, str | None] | None:

@@ -119,6 +119,8 @@ def test_parse_day_hours_rejects(spec: str, message: str) -> None:
         ({"week": {"monday": NINE_TO_FIVE}}, r"unknown weekday.*mon, tue"),
         ({"week": {"mon": ((time(9), time(12)), (time(11), time(13)))}}, "overlap"),
         ({"week": {"mon": ((time(17), time(9)),)}}, "does not end after"),
+        ({"week": {"mon": "17:00-09:00"}}, "mon: range 17:00-09:00"),
+        ({"week": {"mon": [time(9), time(17)]}}, "mon: hours must be .start, end. pairs"),
         ({"holidays": "XX"}, "unknown holidays code 'XX'.*'DE-BY'"),
         ({"holidays": "DE-XX"}, "unknown subdivision 'XX'.*DE-BY"),
         ({"holidays": "Germany"}, "unknown holidays code"),
@@ -129,6 +131,11 @@ def test_construction_rejects(kwargs: dict[str, Any], message: str) -> None:
     args: dict[str, Any] = {"timezone": "Europe/Berlin", "week": {"mon": NINE_TO_FIVE}}
     with pytest.raises(ValueError, match=message):
         BusinessCalendar(**(args | kwargs))
+
+
+def test_week_accepts_specs_and_any_case_for_day_names() -> None:
+    from_specs = BusinessCalendar("Europe/Berlin", {"Mon": "09:00-17:00", "sat": "closed"})
+    assert from_specs == BusinessCalendar("Europe/Berlin", {"mon": NINE_TO_FIVE})
 
 
 def test_holidays_code_is_case_insensitive() -> None:

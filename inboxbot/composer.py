@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -50,7 +51,14 @@ class Composer:
         context = self.context(template, triage, now, forwarded=forwarded)
         rendered = self.templates.render(template, context.language, context)
         return build_reply(triage.message, rendered, shop_address=self.config.shop.address,
-                           shop_name=self.config.shop.name, now=now, language=context.language)
+                           shop_name=self.config.shop.name, now=now, language=context.language,
+                           message_id=self.reply_id(triage.message, template))
+
+    def reply_id(self, message: Message, template: str) -> str:
+        """The same inbound mail always gets the same reply Message-ID, so a reply re-sent after
+        a crash is recognisable as the same mail (in Sent, and by the customer's client)."""
+        key = f"{message.message_id or message.subject}\0{template}".encode()
+        return f"<inboxbot.{hashlib.sha256(key).hexdigest()[:24]}@{self.config.shop.domain}>"
 
     def forward(self, original: bytes, message: Message, to: str, now: datetime) -> EmailMessage:
         """The original travels as message/rfc822 so nothing is lost; Reply-To is the customer."""

@@ -21,8 +21,9 @@ def promise_class(triage: Triage) -> PromiseClass:
     return "urgent" if triage.urgent else "default"
 
 
-def promised_time(config: Config, calendar: BusinessCalendar, triage: Triage,
-                  now: datetime) -> datetime:
+def promised_time(
+    config: Config, calendar: BusinessCalendar, triage: Triage, now: datetime
+) -> datetime:
     return calendar.add_business_time(now, config.promise.for_class(promise_class(triage)))
 
 
@@ -32,27 +33,48 @@ class Composer:
     calendar: BusinessCalendar
     templates: TemplateSet
 
-    def context(self, template: str, triage: Triage, now: datetime, *, forwarded: bool = False,
-                due_reason: str = "") -> ReplyContext:
+    def context(
+        self,
+        template: str,
+        triage: Triage,
+        now: datetime,
+        *,
+        forwarded: bool = False,
+        due_reason: str = "",
+    ) -> ReplyContext:
         config, zone = self.config, self.calendar.zone
         language = self.templates.resolve(template, triage.language)
         return context_for(
-            triage.message, language=language, shop_name=config.shop.name,
-            shop_address=config.shop.address, signature=config.shop.signature,
-            open_now=self.calendar.is_open(now), week=config.hours.week,
+            triage.message,
+            language=language,
+            shop_name=config.shop.name,
+            shop_address=config.shop.address,
+            signature=config.shop.signature,
+            open_now=self.calendar.is_open(now),
+            week=config.hours.week,
             next_open=self.calendar.next_open(now).astimezone(zone),
             promise=promised_time(config, self.calendar, triage, now).astimezone(zone),
-            promise_class=promise_class(triage), help_url=config.channels.help_url,
-            support_address=config.shop.address, forwarded=forwarded, due_reason=due_reason,
+            promise_class=promise_class(triage),
+            help_url=config.channels.help_url,
+            support_address=config.shop.address,
+            forwarded=forwarded,
+            due_reason=due_reason,
         )
 
-    def reply(self, template: str, triage: Triage, now: datetime,
-              *, forwarded: bool = False) -> EmailMessage:
+    def reply(
+        self, template: str, triage: Triage, now: datetime, *, forwarded: bool = False
+    ) -> EmailMessage:
         context = self.context(template, triage, now, forwarded=forwarded)
         rendered = self.templates.render(template, context.language, context)
-        return build_reply(triage.message, rendered, shop_address=self.config.shop.address,
-                           shop_name=self.config.shop.name, now=now, language=context.language,
-                           message_id=self.reply_id(triage.message, template))
+        return build_reply(
+            triage.message,
+            rendered,
+            shop_address=self.config.shop.address,
+            shop_name=self.config.shop.name,
+            now=now,
+            language=context.language,
+            message_id=self.reply_id(triage.message, template),
+        )
 
     def reply_id(self, message: Message, template: str) -> str:
         """The same inbound mail always gets the same reply Message-ID, so a reply re-sent after
@@ -76,4 +98,3 @@ class Composer:
         forward.set_content(f"Forwarded by inboxbot: {who} wrote to an unsupported address.\n")
         forward.add_attachment(original, maintype="message", subtype="rfc822")
         return forward
-

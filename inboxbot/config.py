@@ -211,8 +211,15 @@ class _Section:
     def fail(self, key: str, problem: str) -> None:
         raise ConfigError(f"{self.file}: {self.where(key)} {problem}")
 
-    def get(self, key: str, kind: type[T], default: T | None = None, *, required: bool = False,
-            hint: str = "") -> Any:
+    def get(
+        self,
+        key: str,
+        kind: type[T],
+        default: T | None = None,
+        *,
+        required: bool = False,
+        hint: str = "",
+    ) -> Any:
         self.used.add(key)
         if key not in self.data:
             if required:
@@ -250,8 +257,14 @@ class _Section:
 
 
 def _kind_name(kind: type) -> str:
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-            list: "a list", dict: "a table"}.get(kind, kind.__name__)
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }.get(kind, kind.__name__)
 
 
 def is_loopback(host: str) -> bool:
@@ -276,8 +289,10 @@ def _secret(section: _Section, required: bool) -> Secret | None:
         section.fail(sources[1], f"conflicts with {sources[0]}; keep only one password source")
     if not sources:
         if required:
-            section.fail("password_env", "is missing; set password_env (recommended), "
-                         "password_command or password")
+            section.fail(
+                "password_env",
+                "is missing; set password_env (recommended), password_command or password",
+            )
         return None
     key = sources[0]
     value: str = section.data[key]
@@ -285,22 +300,27 @@ def _secret(section: _Section, required: bool) -> Secret | None:
     if key == "password":
         return Secret("password", lambda: value)
     if key == "password_env":
+
         def from_env() -> str:
             if value not in os.environ:
                 raise ConfigError(f"{where}: environment variable {value} is not set; export it")
             return os.environ[value]
+
         return Secret(f"password_env {value}", from_env)
 
     def from_command() -> str:
         try:
-            done = subprocess.run(shlex.split(value), capture_output=True, text=True,
-                                  timeout=30, check=False)
+            done = subprocess.run(
+                shlex.split(value), capture_output=True, text=True, timeout=30, check=False
+            )
         except (OSError, subprocess.TimeoutExpired) as error:
             raise ConfigError(f"{where}: command failed to run: {error}") from None
         if done.returncode != 0:
-            raise ConfigError(f"{where}: command exited with {done.returncode}; run it by hand "
-                              "to see why")
+            raise ConfigError(
+                f"{where}: command exited with {done.returncode}; run it by hand to see why"
+            )
         return done.stdout.rstrip("\n")
+
     return Secret("password_command", from_command)
 
 
@@ -314,16 +334,26 @@ def _server(section: _Section, kind: str) -> dict[str, Any]:
     if not 0 < port < 65536:
         section.fail("port", f"must be between 1 and 65535, got {port}")
     if security == "plain" and not is_loopback(host):
-        section.fail("security", f'"plain" sends the password unencrypted and is only allowed to '
-                     f'a loopback host, not {host!r}; use "tls" or "starttls"')
+        section.fail(
+            "security",
+            f'"plain" sends the password unencrypted and is only allowed to '
+            f'a loopback host, not {host!r}; use "tls" or "starttls"',
+        )
     username = section.get("username", str, "", required=(kind == "imap"))
     ca_file = section.get("ca_file", str, None)
     if ca_file is not None and not Path(ca_file).is_file():
         section.fail("ca_file", f"{ca_file!r} does not exist; give the path of a PEM CA file")
     timeout = section.get("timeout", float, 30.0)
     password = _secret(section, required=kind == "imap" or bool(username))
-    return {"host": host, "port": port, "security": security, "username": username,
-            "password": password, "ca_file": ca_file, "timeout": timeout}
+    return {
+        "host": host,
+        "port": port,
+        "security": security,
+        "username": username,
+        "password": password,
+        "ca_file": ca_file,
+        "timeout": timeout,
+    }
 
 
 def _address(section: _Section, key: str, value: str) -> str:
@@ -333,18 +363,24 @@ def _address(section: _Section, key: str, value: str) -> str:
 
 
 def _shop(section: _Section) -> ShopSettings:
-    name = section.get("name", str, required=True, hint=' (the name customers know you by)')
-    address = _address(section, "address",
-                       section.get("address", str, required=True, hint=" (the supported channel)"))
+    name = section.get("name", str, required=True, hint=" (the name customers know you by)")
+    address = _address(
+        section,
+        "address",
+        section.get("address", str, required=True, hint=" (the supported channel)"),
+    )
     own = tuple(_address(section, "own_addresses", a) for a in section.strings("own_addresses"))
     languages = section.strings("languages") or SUPPORTED_LANGUAGES
     for language in languages:
         if language not in SUPPORTED_LANGUAGES:
-            section.fail("languages", f"has {language!r}; supported: {', '.join(SUPPORTED_LANGUAGES)}")
+            section.fail(
+                "languages", f"has {language!r}; supported: {', '.join(SUPPORTED_LANGUAGES)}"
+            )
     default_language = section.get("default_language", str, languages[0])
     if default_language not in languages:
-        section.fail("default_language", f"{default_language!r} must be one of languages "
-                     f"{list(languages)}")
+        section.fail(
+            "default_language", f"{default_language!r} must be one of languages {list(languages)}"
+        )
     signature = section.get("signature", str, f"The {name} team")
     return ShopSettings(name, address, own, tuple(languages), default_language, signature)
 
@@ -365,7 +401,9 @@ def _hours(section: _Section) -> HoursSettings:
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        section.fail("timezone", f'{timezone!r} is not a time zone; use a name like "Europe/Berlin"')
+        section.fail(
+            "timezone", f'{timezone!r} is not a time zone; use a name like "Europe/Berlin"'
+        )
     week: dict[str, tuple[tuple[time, time], ...]] = {}
     for day in WEEKDAYS:
         default = "closed" if day in ("sat", "sun") else "09:00-17:00"
@@ -391,8 +429,11 @@ def _hours(section: _Section) -> HoursSettings:
 
 def _promise(section: _Section) -> PromiseSettings:
     d = PromiseSettings()
-    return PromiseSettings(section.duration("default", d.default),
-                           section.duration("urgent", d.urgent), section.duration("vip", d.vip))
+    return PromiseSettings(
+        section.duration("default", d.default),
+        section.duration("urgent", d.urgent),
+        section.duration("vip", d.vip),
+    )
 
 
 def _autoreply(section: _Section) -> AutoreplySettings:
@@ -442,13 +483,27 @@ def _triage(section: _Section, base: Path) -> TriageSettings:
 
 
 def _paths(section: _Section, base: Path) -> PathSettings:
-    return PathSettings(base / section.get("rules", str, "rules"),
-                        base / section.get("replies", str, "replies"),
-                        base / section.get("state", str, "state.json"))
+    return PathSettings(
+        base / section.get("rules", str, "rules"),
+        base / section.get("replies", str, "replies"),
+        base / section.get("state", str, "state.json"),
+    )
 
 
-SECTIONS = ("imap", "smtp", "shop", "folders", "hours", "promise", "autoreply", "channels", "vip",
-            "reminders", "triage", "paths")
+SECTIONS = (
+    "imap",
+    "smtp",
+    "shop",
+    "folders",
+    "hours",
+    "promise",
+    "autoreply",
+    "channels",
+    "vip",
+    "reminders",
+    "triage",
+    "paths",
+)
 
 
 def parse_config(text: str, path: Path) -> Config:
@@ -458,8 +513,9 @@ def parse_config(text: str, path: Path) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
-        raise ConfigError(f"{path}: [{unknown[0]}] is not a known section; known sections: "
-                          f"{', '.join(SECTIONS)}")
+        raise ConfigError(
+            f"{path}: [{unknown[0]}] is not a known section; known sections: {', '.join(SECTIONS)}"
+        )
     if "imap" not in data:
         raise ConfigError(f"{path}: [imap] is missing; add host, username and password_env")
     if "shop" not in data:
@@ -499,8 +555,9 @@ def load_config(path: Path | None = None) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file; create one with `inboxbot init` or pass "
-                          "--config") from None
+        raise ConfigError(
+            f"{path}: no such file; create one with `inboxbot init` or pass --config"
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read it: {error}") from None
     return parse_config(text, path)

@@ -71,7 +71,10 @@ def edit_list(path: Path, section: str, key: str, value: str, *, add: bool) -> s
             values.append(value)
         else:
             del values[[str(v) for v in values].index(value)]
-        return f"{'added' if add else 'removed'} {value} {'to' if add else 'from'} [{section}].{key}"
+        return (
+            f"{'added' if add else 'removed'} {value} {'to' if add else 'from'} [{section}].{key}"
+        )
+
     return edit(path, change)
 
 
@@ -79,4 +82,5 @@ def set_value(path: Path, section: str, key: str, value: object) -> str:
     def change(document: Any) -> str:
         _table(document, section)[key] = value
         return f"set [{section}].{key} = {value!r}"
+
     return edit(path, change)

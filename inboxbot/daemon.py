@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -30,7 +31,7 @@ class Backoff:
         self.base, self.maximum, self.attempt = base, maximum, 0
 
     def next_delay(self) -> float:
-        delay = min(self.maximum, self.base * 2 ** self.attempt)
+        delay = min(self.maximum, self.base * 2**self.attempt)
         self.attempt += 1
         return delay
 
@@ -63,8 +64,13 @@ class Lifecycle:
             raise ShutdownRequested
 
 
-def serve(config: Config, *, once: bool = False, dry_run: bool = False,
-          sleep: Callable[[float], None] = time.sleep) -> None:
+def serve(
+    config: Config,
+    *,
+    once: bool = False,
+    dry_run: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
     from inboxbot.app import build_engine, open_imap, open_sender, open_store, utc_now
 
     engine = build_engine(config)  # rules and templates are validated before any connection
@@ -85,8 +91,16 @@ def serve(config: Config, *, once: bool = False, dry_run: bool = False,
                 sleep(delay)
                 continue
             try:
-                _watch(engine, mailbox, sender, store, lifecycle, once=once, dry_run=dry_run,
-                       clock=utc_now)
+                _watch(
+                    engine,
+                    mailbox,
+                    sender,
+                    store,
+                    lifecycle,
+                    once=once,
+                    dry_run=dry_run,
+                    clock=utc_now,
+                )
                 backoff.reset()
                 if once:
                     return
@@ -108,8 +122,17 @@ def serve(config: Config, *, once: bool = False, dry_run: bool = False,
         log.info("stopped")
 
 
-def _watch(engine: Any, mailbox: Any, sender: Any, store: Any, lifecycle: Lifecycle, *,
-           once: bool, dry_run: bool, clock: Callable[[], Any]) -> None:
+def _watch(
+    engine: Any,
+    mailbox: Any,
+    sender: Any,
+    store: Any,
+    lifecycle: Lifecycle,
+    *,
+    once: bool,
+    dry_run: bool,
+    clock: Callable[[], Any],
+) -> None:
     from inboxbot.app import folders_needed
 
     if not dry_run:
@@ -132,8 +155,10 @@ def _watch(engine: Any, mailbox: Any, sender: Any, store: Any, lifecycle: Lifecy
 def report_dry_run(outcomes: list[Outcome]) -> None:
     for outcome in outcomes:
         subject = outcome.message.subject if outcome.message else ""
-        actions = [f"{a.type} {dict(a.args)}" + (f" (skipped: {a.skipped})" if a.skipped else "")
-                   for a in outcome.plan.actions]
+        actions = [
+            f"{a.type} {dict(a.args)}" + (f" (skipped: {a.skipped})" if a.skipped else "")
+            for a in outcome.plan.actions
+        ]
         print(f"uid {outcome.uid} {subject!r}: {'; '.join(actions) or 'nothing'}")
 
 
@@ -152,11 +177,10 @@ def _progress_reporter() -> Callable[[int, int], None]:
         elif time.monotonic() - last[0] > 10 or done >= total:
             last[0] = time.monotonic()
             log.info("progress: %d/%d messages", done, total)
+
     return report
 
 
 def _close_quietly(mailbox: Any) -> None:
-    try:
+    with contextlib.suppress(MailboxError):
         mailbox.close()
-    except MailboxError:
-        pass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, ClassVar
 
 from inboxbot.core.message import parse_message
 from inboxbot.core.triage import Triage
@@ -17,8 +17,9 @@ _SAMPLES = {
 }
 
 
-def sample_triage(engine: Any, now: datetime, *, language: str, vip: bool = False,
-                  urgent: bool = False) -> Triage:
+def sample_triage(
+    engine: Any, now: datetime, *, language: str, vip: bool = False, urgent: bool = False
+) -> Triage:
     subject, body = _SAMPLES.get(language, _SAMPLES["en"])
     mail = EmailMessage()
     domain = engine.config.vip.domains[0] if vip and engine.config.vip.domains else "example.com"
@@ -41,4 +42,4 @@ class _Urgent:
     urgent = True
     angry = False
     categories: tuple[str, ...] = ()
-    cues: dict[str, tuple[str, ...]] = {}
+    cues: ClassVar[dict[str, tuple[str, ...]]] = {}

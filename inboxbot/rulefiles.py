@@ -6,16 +6,23 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from inboxbot.core.rules import REGISTRY, Registry, RuleDocument, RuleSet, compile_rules
-from inboxbot.core.rules import rule_header_lines
+from inboxbot.core.rules import (
+    REGISTRY,
+    Registry,
+    RuleDocument,
+    RuleSet,
+    compile_rules,
+    rule_header_lines,
+)
 from inboxbot.errors import RuleError
 
 
 def rule_files(directory: Path) -> list[Path]:
     """Rules apply in file-name order, then top to bottom."""
     if not directory.is_dir():
-        raise RuleError(f"{directory}: rules folder not found; run `inboxbot init` or set "
-                        "[paths].rules")
+        raise RuleError(
+            f"{directory}: rules folder not found; run `inboxbot init` or set [paths].rules"
+        )
     return sorted(p for p in directory.glob("*.toml") if p.is_file())
 
 

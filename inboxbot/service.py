@@ -51,10 +51,14 @@ class Engine:
     def policy(self) -> TriagePolicy:
         c = self.config
         return TriagePolicy(
-            shop_address=c.shop.address, own_addresses=c.shop.own_addresses,
-            unsupported=c.channels.unsupported, languages=c.shop.languages,
-            default_language=c.shop.default_language, vip_addresses=c.vip.addresses,
-            vip_domains=c.vip.domains, repeat_complaints=c.triage.repeat_complaints,
+            shop_address=c.shop.address,
+            own_addresses=c.shop.own_addresses,
+            unsupported=c.channels.unsupported,
+            languages=c.shop.languages,
+            default_language=c.shop.default_language,
+            vip_addresses=c.vip.addresses,
+            vip_domains=c.vip.domains,
+            repeat_complaints=c.triage.repeat_complaints,
         )
 
     @property
@@ -62,10 +66,18 @@ class Engine:
         """Header-only rule sets never download or parse a body."""
         return self.rules.needs_text or bool(self.rules.actions_used() & OUTGOING)
 
-    def triage(self, message: Message, now: datetime,
-               customer: Callable[[str], CustomerRecord] | None = None) -> Triage:
+    def triage(
+        self,
+        message: Message,
+        now: datetime,
+        customer: Callable[[str], CustomerRecord] | None = None,
+    ) -> Triage:
         return Triage(
-            message, self.policy, now, calendar=self.calendar, classifier=self.classifier,
+            message,
+            self.policy,
+            now,
+            calendar=self.calendar,
+            classifier=self.classifier,
             detect_language=self.detect_language,
             customer=customer or (lambda _a: CustomerRecord()),
         )
@@ -122,9 +134,15 @@ class MemoryReplies:
         self.sent[address] = when
 
 
-def plan_message(engine: Engine, message: Message, now: datetime, limiter: ReplyLimiter,
-                 customer: Callable[[str], CustomerRecord] | None = None,
-                 *, already: str | None = None) -> tuple[Triage, Plan]:
+def plan_message(
+    engine: Engine,
+    message: Message,
+    now: datetime,
+    limiter: ReplyLimiter,
+    customer: Callable[[str], CustomerRecord] | None = None,
+    *,
+    already: str | None = None,
+) -> tuple[Triage, Plan]:
     """The one planning path shared by run, --dry-run, simulate and the demo."""
     triage = engine.triage(message, now, customer)
     plan = evaluate(engine.rules, triage)
@@ -156,8 +174,16 @@ class _Work:
 
 
 class Executor:
-    def __init__(self, engine: Engine, mailbox: Mailbox, sender: Sender | None, store: Any,
-                 clock: Callable[[], datetime], *, dry_run: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        mailbox: Mailbox,
+        sender: Sender | None,
+        store: Any,
+        clock: Callable[[], datetime],
+        *,
+        dry_run: bool = False,
+    ) -> None:
         self.engine, self.mailbox, self.sender, self.store = engine, mailbox, sender, store
         self.clock, self.dry_run = clock, dry_run
         self.limiter = ReplyLimiter(store, engine.config)
@@ -173,10 +199,14 @@ class Executor:
             return self._quarantine(fetched.uid, f"unreadable: {type(error).__name__}: {error}")
         if not message.headers:
             return self._quarantine(fetched.uid, "unreadable: no headers")
-        already = "already answered ($AutoReplied on the server)" if (
-            AUTO_REPLIED in fetched.flags or REDIRECTED in fetched.flags) else None
-        triage, plan = plan_message(self.engine, message, now, self.limiter, self._customer,
-                                    already=already)
+        already = (
+            "already answered ($AutoReplied on the server)"
+            if (AUTO_REPLIED in fetched.flags or REDIRECTED in fetched.flags)
+            else None
+        )
+        triage, plan = plan_message(
+            self.engine, message, now, self.limiter, self._customer, already=already
+        )
         facts = None if headers_only else triage.facts()
         self._last_triage[fetched.uid] = triage
         return Outcome(fetched.uid, message, facts, plan, self.engine.config.imap.watch)
@@ -185,8 +215,9 @@ class Executor:
         if not self.store or not address:
             return CustomerRecord()
         since = self.clock() - timedelta(days=self.engine.config.triage.repeat_days)
-        return CustomerRecord(self.store.is_known(address),
-                              self.store.complaint_count(address, since))
+        return CustomerRecord(
+            self.store.is_known(address), self.store.complaint_count(address, since)
+        )
 
     def _quarantine(self, uid: int, reason: str) -> Outcome:
         folder = self.engine.config.folders.quarantine
@@ -238,9 +269,15 @@ class Executor:
         pending = []
         for outcome, triage, action, message in planned:
             key = f"{triage.message.message_id or outcome.uid}:{action.type}"
-            entry = {"key": key, "uid": outcome.uid, "type": action.type,
-                     "to": _recipients(message), "message_id": message["Message-ID"],
-                     "created": now.isoformat(), "state": "intent"}
+            entry = {
+                "key": key,
+                "uid": outcome.uid,
+                "type": action.type,
+                "to": _recipients(message),
+                "message_id": message["Message-ID"],
+                "created": now.isoformat(),
+                "state": "intent",
+            }
             if not self.store.outbox_add(key, entry):
                 existing = self.store.outbox_get(key) or {}
                 if existing.get("state") in ("sent", "marked", "done"):
@@ -251,8 +288,9 @@ class Executor:
         for outcome, action, message, key in pending:
             self._send_one(outcome, action, message, key, work)
 
-    def _compose(self, outcome: Outcome, triage: Triage, action: Action,
-                 now: datetime) -> EmailMessage:
+    def _compose(
+        self, outcome: Outcome, triage: Triage, action: Action, now: datetime
+    ) -> EmailMessage:
         composer = self.engine.composer
         assert composer is not None, "outgoing actions need templates"
         if action.type == "forward":
@@ -262,29 +300,40 @@ class Executor:
         forwarded = any(a.type == "forward" for a in outcome.plan.active)
         return composer.reply(str(action.args["template"]), triage, now, forwarded=forwarded)
 
-    def _send_one(self, outcome: Outcome, action: Action, message: EmailMessage, key: str,
-                  work: _Work) -> None:
+    def _send_one(
+        self, outcome: Outcome, action: Action, message: EmailMessage, key: str, work: _Work
+    ) -> None:
         assert self.sender is not None, "outgoing actions need [smtp]"
         envelope = self.engine.config.autoreply.envelope_sender
         try:
             self.sender.send(message, envelope_from=envelope, recipients=_recipients(message))
         except SendError as error:
             if error.permanent:
-                log.error("uid %s: %s refused permanently: %s; flagged for staff",
-                          outcome.uid, action.type, error)
+                log.error(
+                    "uid %s: %s refused permanently: %s; flagged for staff",
+                    outcome.uid,
+                    action.type,
+                    error,
+                )
                 self.store.outbox_set_state(key, "failed")
                 outcome.keywords.append("\\Flagged")
             else:
-                log.warning("uid %s: %s not sent yet (%s); will retry", outcome.uid,
-                            action.type, error)
+                log.warning(
+                    "uid %s: %s not sent yet (%s); will retry", outcome.uid, action.type, error
+                )
                 work.deferred.append(outcome.uid)
             return
         self.store.outbox_set_state(key, "sent")
         if action.type != "forward":
             self.store.record_reply(_recipients(message)[0], self.clock())
         self.store.flush()
-        log.info("uid %s: %s sent to %s (%s)", outcome.uid, action.type,
-                 ", ".join(_recipients(message)), message["In-Reply-To"] or "")
+        log.info(
+            "uid %s: %s sent to %s (%s)",
+            outcome.uid,
+            action.type,
+            ", ".join(_recipients(message)),
+            message["In-Reply-To"] or "",
+        )
         self._mark_sent(outcome, action.type, key)
         if action.type != "forward":
             self.mailbox.append(self.engine.config.folders.sent, bytes(message), ["\\Seen"])
@@ -346,11 +395,17 @@ def _recipients(message: EmailMessage) -> list[str]:
 
 def chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(values), size):
-        yield values[start:start + size]
+        yield values[start : start + size]
 
 
-def run_pass(engine: Engine, mailbox: Mailbox, executor: Executor, store: Any,
-             *, progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
+def run_pass(
+    engine: Engine,
+    mailbox: Mailbox,
+    executor: Executor,
+    store: Any,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Outcome]:
     """Process everything new in the watched folder once; returns what happened."""
     folder = engine.config.imap.watch
     state = mailbox.select(folder)

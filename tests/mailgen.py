@@ -10,8 +10,16 @@ from typing import Any
 SHOP = "support@shop.example"
 
 
-def customer_mail(sender: str, subject: str, body: str, *, to: str = SHOP, name: str = "",
-                  headers: dict[str, str] | None = None, msgid: str | None = None) -> bytes:
+def customer_mail(
+    sender: str,
+    subject: str,
+    body: str,
+    *,
+    to: str = SHOP,
+    name: str = "",
+    headers: dict[str, str] | None = None,
+    msgid: str | None = None,
+) -> bytes:
     mail = EmailMessage()
     mail["From"] = email.utils.formataddr((name, sender)) if name else sender
     mail["To"] = to
@@ -37,16 +45,25 @@ def bounce(index: int) -> bytes:
 
 
 def newsletter(index: int) -> bytes:
-    return customer_mail("news@brand.example", f"Our November deals #{index}",
-                         "Big savings this week!!! Unsubscribe below.",
-                         headers={"List-Id": "<deals.brand.example>", "Precedence": "bulk",
-                                  "List-Unsubscribe": "<mailto:leave@brand.example>"})
+    return customer_mail(
+        "news@brand.example",
+        f"Our November deals #{index}",
+        "Big savings this week!!! Unsubscribe below.",
+        headers={
+            "List-Id": "<deals.brand.example>",
+            "Precedence": "bulk",
+            "List-Unsubscribe": "<mailto:leave@brand.example>",
+        },
+    )
 
 
 def out_of_office(index: int) -> bytes:
-    return customer_mail(f"kollege{index}@firma.example", "Automatische Antwort: Ihre Bestellung",
-                         "Ich bin bis zum 30.11. nicht im Büro.",
-                         headers={"Auto-Submitted": "auto-replied"})
+    return customer_mail(
+        f"kollege{index}@firma.example",
+        "Automatische Antwort: Ihre Bestellung",
+        "Ich bin bis zum 30.11. nicht im Büro.",
+        headers={"Auto-Submitted": "auto-replied"},
+    )
 
 
 @dataclass(frozen=True)
@@ -59,23 +76,47 @@ class Expected:
 
 KINDS: dict[str, Any] = {
     "vip": lambda i: Expected(
-        customer_mail(f"buyer{i}@bigcustomer.example", f"Order {i} question",
-                      "Hello, could you send me the invoice for last week's order? Thanks."),
-        "VIP", frozenset({"$VIP"}), True),
+        customer_mail(
+            f"buyer{i}@bigcustomer.example",
+            f"Order {i} question",
+            "Hello, could you send me the invoice for last week's order? Thanks.",
+        ),
+        "VIP",
+        frozenset({"$VIP"}),
+        True,
+    ),
     "urgent": lambda i: Expected(
-        customer_mail(f"angry{i}@customer.example", "Broken item - third time I write!",
-                      "The lamp arrived broken and this is the third time I write. I want a "
-                      "refund immediately or I will contact my lawyer and file a chargeback."),
-        "Urgent", frozenset({"$Complaint", "$Urgent"}), True),
+        customer_mail(
+            f"angry{i}@customer.example",
+            "Broken item - third time I write!",
+            "The lamp arrived broken and this is the third time I write. I want a "
+            "refund immediately or I will contact my lawyer and file a chargeback.",
+        ),
+        "Urgent",
+        frozenset({"$Complaint", "$Urgent"}),
+        True,
+    ),
     "complaint": lambda i: Expected(
-        customer_mail(f"sad{i}@customer.example", "Damaged parcel",
-                      "Hello, my order arrived damaged: the mug is broken. Could you send a "
-                      "replacement or a refund?"),
-        "INBOX", frozenset({"$Complaint"}), True),
+        customer_mail(
+            f"sad{i}@customer.example",
+            "Damaged parcel",
+            "Hello, my order arrived damaged: the mug is broken. Could you send a "
+            "replacement or a refund?",
+        ),
+        "INBOX",
+        frozenset({"$Complaint"}),
+        True,
+    ),
     "question": lambda i: Expected(
-        customer_mail(f"asker{i}@customer.example", "Opening hours",
-                      "Hi! Do you also sell gift cards? Best regards"),
-        "INBOX", frozenset(), True),
+        customer_mail(
+            f"asker{i}@customer.example",
+            "Opening hours",
+            "Hi! Do you also sell gift cards? Best regards",
+        ),
+        "INBOX",
+        frozenset(),
+        True,
+    ),
     "newsletter": lambda i: Expected(newsletter(i), "INBOX", frozenset(), False),
     "bounce": lambda i: Expected(bounce(i), "INBOX", frozenset(), False),
     "ooo": lambda i: Expected(out_of_office(i), "INBOX", frozenset(), False),

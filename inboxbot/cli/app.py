@@ -28,8 +28,9 @@ def _root(
 @app.command()
 @errors_to_exit
 def init(
-    directory: Annotated[Path, typer.Argument(help="where to write config.toml, rules/, replies/")]
-    = Path("."),
+    directory: Annotated[
+        Path, typer.Argument(help="where to write config.toml, rules/, replies/")
+    ] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="overwrite existing files")] = False,
 ) -> None:
     """Write config.toml, rules/ and replies/ for a new shop.
@@ -46,8 +47,9 @@ def init(
 @errors_to_exit
 def check(
     config: ConfigOption = None,
-    offline: Annotated[bool, typer.Option("--offline", help="validate files only; no network")]
-    = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="validate files only; no network")
+    ] = False,
 ) -> None:
     """Validate config, rules and templates; then connect to IMAP and SMTP and report.
 
@@ -64,8 +66,9 @@ def check(
 def run(
     config: ConfigOption = None,
     once: Annotated[bool, typer.Option("--once", help="stop after the backlog")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="change nothing, print the plan")]
-    = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="change nothing, print the plan")
+    ] = False,
     log_format: Annotated[str, typer.Option("--log-format", help="text or json")] = "text",
 ) -> None:
     """Process the watched folder's backlog, then watch it with IMAP IDLE until stopped.
@@ -82,8 +85,9 @@ def run(
 @app.command()
 @errors_to_exit
 def demo(
-    keep: Annotated[bool, typer.Option("--keep", help="keep the temporary Maildir and print it")]
-    = False,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="keep the temporary Maildir and print it")
+    ] = False,
 ) -> None:
     """Run the real pipeline on sample mail in a temporary Maildir; no server needed.
 
@@ -99,8 +103,7 @@ def demo(
 def simulate(
     paths: Annotated[list[Path], typer.Argument(help=".eml files, folders of them, mbox, Maildir")],
     config: ConfigOption = None,
-    at: Annotated[str | None, typer.Option("--at", help="pretend it is this ISO-8601 time")]
-    = None,
+    at: Annotated[str | None, typer.Option("--at", help="pretend it is this ISO-8601 time")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Show offline what would happen to each message.

@@ -25,14 +25,18 @@ def check_files(config: Config) -> tuple[bool, object | None]:
     except InboxbotError as error:
         _fail(str(error))
         return False, None
-    _ok(f"rules: {len(engine.rules.enabled)} enabled of {len(engine.rules.rules)} in "
-        f"{config.paths.rules}")
+    _ok(
+        f"rules: {len(engine.rules.enabled)} enabled of {len(engine.rules.rules)} in "
+        f"{config.paths.rules}"
+    )
     assert engine.composer is not None
     problems = engine.composer.templates.validate()
     for problem in problems:
         _fail(problem)
     if not problems:
-        _ok(f"replies: {len(engine.composer.templates.names())} templates in {config.paths.replies}")
+        _ok(
+            f"replies: {len(engine.composer.templates.names())} templates in {config.paths.replies}"
+        )
     return not problems, engine
 
 
@@ -46,8 +50,10 @@ def check_imap(config: Config, engine: object) -> bool:
         return False
     try:
         caps = sorted(mailbox.capabilities())
-        _ok(f"IMAP {config.imap.host}:{config.imap.port} ({config.imap.security}), logged in as "
-            f"{config.imap.username}")
+        _ok(
+            f"IMAP {config.imap.host}:{config.imap.port} ({config.imap.security}), logged in as "
+            f"{config.imap.username}"
+        )
         _ok(f"capabilities: {' '.join(caps)}")
         for wanted in ("IDLE", "MOVE", "UIDPLUS"):
             if wanted not in caps:

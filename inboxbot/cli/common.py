@@ -18,8 +18,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="config file (default: $INBOXBOT_CONFIG or ./config.toml)",
-                 show_default=False),
+    typer.Option(
+        "--config",
+        "-c",
+        help="config file (default: $INBOXBOT_CONFIG or ./config.toml)",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable JSON output")]
 
@@ -40,6 +44,7 @@ def errors_to_exit(fn: F) -> F:
                 raise
             typer.echo(f"error: {error}", err=True)
             raise typer.Exit(1) from None
+
     return wrapper  # type: ignore[return-value]
 
 
@@ -72,5 +77,11 @@ def setup_logging(level: int = logging.INFO, fmt: str = "text") -> None:
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({"time": self.formatTime(record), "level": record.levelname,
-                           "logger": record.name, "message": record.getMessage()})
+        return json.dumps(
+            {
+                "time": self.formatTime(record),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+        )

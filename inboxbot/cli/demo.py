@@ -65,8 +65,9 @@ def run_demo(*, keep: bool = False) -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="inboxbot-demo-"))
     try:
-        config_text = DEMO_CONFIG.format(rules=defaults_dir("rules"),
-                                         replies=defaults_dir("replies"))
+        config_text = DEMO_CONFIG.format(
+            rules=defaults_dir("rules"), replies=defaults_dir("replies")
+        )
         config = parse_config(config_text, workdir / "config.toml")
         engine = build_engine(config)
         mailbox = MaildirMailbox(workdir / "Maildir")
@@ -112,8 +113,13 @@ def print_table(outcomes: list[Outcome], names: list[str]) -> None:
         message = outcome.message
         label = names[index] if index < len(names) else str(outcome.uid)
         subject = message.subject if message else ""
-        table.add_row(str(index + 1), f"{label}\n{subject[:48]}", detected(outcome),
-                      "\n".join(outcome.plan.matched) or "-", outcome.folder,
-                      " ".join(k for k in outcome.keywords) or "-",
-                      ", ".join(outcome.sent) or "-")
+        table.add_row(
+            str(index + 1),
+            f"{label}\n{subject[:48]}",
+            detected(outcome),
+            "\n".join(outcome.plan.matched) or "-",
+            outcome.folder,
+            " ".join(k for k in outcome.keywords) or "-",
+            ", ".join(outcome.sent) or "-",
+        )
     console().print(table)

@@ -12,8 +12,9 @@ from inboxbot.errors import InboxbotError
 
 rules_app = typer.Typer(help="List, inspect and test the rules in rules/.", no_args_is_help=True)
 vip_app = typer.Typer(help="Manage VIP customers ([vip] in config.toml).", no_args_is_help=True)
-hours_app = typer.Typer(help="Support hours, holidays and promised answer times.",
-                        no_args_is_help=True)
+hours_app = typer.Typer(
+    help="Support hours, holidays and promised answer times.", no_args_is_help=True
+)
 replies_app = typer.Typer(help="Reply templates in replies/.", no_args_is_help=True)
 
 
@@ -26,6 +27,7 @@ def register(app: typer.Typer) -> None:
 
 # --- rules ----------------------------------------------------------------------------------
 
+
 def _load_rules(config_path: Path | None) -> Any:
     from inboxbot.rulefiles import load_rules
 
@@ -35,9 +37,13 @@ def _load_rules(config_path: Path | None) -> Any:
 
 def _rule_json(rule: Any, order: int) -> dict[str, Any]:
     return {
-        "order": order, "name": rule.name, "enabled": rule.enabled, "file": rule.where,
+        "order": order,
+        "name": rule.name,
+        "enabled": rule.enabled,
+        "file": rule.where,
         "when": {c.key: c.value for c in rule.conditions},
-        "then": [{"type": kind, **args} for kind, args in rule.actions], "stop": rule.stop,
+        "then": [{"type": kind, **args} for kind, args in rule.actions],
+        "stop": rule.stop,
     }
 
 
@@ -60,8 +66,14 @@ def rules_list(config: ConfigOption = None, json_output: JsonOption = False) -> 
     for row in rows:
         when = ", ".join(f"{k}={v}" for k, v in row["when"].items()) or "(always)"
         then = ", ".join(_describe_action(a) for a in row["then"])
-        table.add_row(str(row["order"]), row["name"], "yes" if row["enabled"] else "no", when,
-                      then + (" [stop]" if row["stop"] else ""), row["file"])
+        table.add_row(
+            str(row["order"]),
+            row["name"],
+            "yes" if row["enabled"] else "no",
+            when,
+            then + (" [stop]" if row["stop"] else ""),
+            row["file"],
+        )
     console().print(table)
 
 
@@ -110,20 +122,33 @@ def rules_test(
     triage = engine.triage(parse_message(file.read_bytes()), parse_at(at))
     traces = [trace_rule(rule, triage) for rule in engine.rules.rules]
     if json_output:
-        print_json([{"rule": t.rule.name, "matched": t.matched, "enabled": t.rule.enabled,
-                     "conditions": [{"condition": c.key, "expects": c.value, "holds": c.holds,
-                                     "saw": c.seen} for c in t.conditions]} for t in traces])
+        print_json(
+            [
+                {
+                    "rule": t.rule.name,
+                    "matched": t.matched,
+                    "enabled": t.rule.enabled,
+                    "conditions": [
+                        {"condition": c.key, "expects": c.value, "holds": c.holds, "saw": c.seen}
+                        for c in t.conditions
+                    ],
+                }
+                for t in traces
+            ]
+        )
         return
     for trace in traces:
         state = "MATCH" if trace.matched else "no"
         disabled = " (disabled)" if not trace.rule.enabled else ""
         typer.echo(f"{state:5} {trace.rule.name}{disabled}  [{trace.rule.where}]")
         for c in trace.conditions:
-            typer.echo(f"        {'true ' if c.holds else 'false'} {c.key} = {c.value!r} "
-                       f"(saw: {c.seen})")
+            typer.echo(
+                f"        {'true ' if c.holds else 'false'} {c.key} = {c.value!r} (saw: {c.seen})"
+            )
 
 
 # --- vip ------------------------------------------------------------------------------------
+
 
 @vip_app.command("list")
 @errors_to_exit
@@ -142,8 +167,10 @@ def vip_list(config: ConfigOption = None, json_output: JsonOption = False) -> No
 
 @vip_app.command("add")
 @errors_to_exit
-def vip_add(entry: Annotated[str, typer.Argument(help="an address or a domain")],
-            config: ConfigOption = None) -> None:
+def vip_add(
+    entry: Annotated[str, typer.Argument(help="an address or a domain")],
+    config: ConfigOption = None,
+) -> None:
     """Add a VIP address or domain.  Example: inboxbot vip add bigcustomer.example"""
     from inboxbot.config_edit import edit_list
 
@@ -163,6 +190,7 @@ def vip_remove(entry: str, config: ConfigOption = None) -> None:
 
 # --- hours ----------------------------------------------------------------------------------
 
+
 @hours_app.command("show")
 @errors_to_exit
 def hours_show(config: ConfigOption = None, json_output: JsonOption = False) -> None:
@@ -173,8 +201,10 @@ def hours_show(config: ConfigOption = None, json_output: JsonOption = False) -> 
     settings = load(config).hours
     calendar = settings.calendar()
     today = utc_now().astimezone(calendar.zone).date()
-    week = {day: ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in settings.week[day]) or "closed"
-            for day in WEEKDAYS}
+    week = {
+        day: ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in settings.week[day]) or "closed"
+        for day in WEEKDAYS
+    }
     closures = [(d.isoformat(), why) for d, why in calendar.upcoming_closures(today, 60)]
     if json_output:
         print_json({"timezone": settings.timezone, "week": week, "closures": closures})
@@ -189,9 +219,11 @@ def hours_show(config: ConfigOption = None, json_output: JsonOption = False) -> 
 
 @hours_app.command("set")
 @errors_to_exit
-def hours_set(day: Annotated[str, typer.Argument(help="mon..sun")],
-              spec: Annotated[str, typer.Argument(help='"09:00-17:00", "closed"...')],
-              config: ConfigOption = None) -> None:
+def hours_set(
+    day: Annotated[str, typer.Argument(help="mon..sun")],
+    spec: Annotated[str, typer.Argument(help='"09:00-17:00", "closed"...')],
+    config: ConfigOption = None,
+) -> None:
     """Change one weekday's hours.  Example: inboxbot hours set fri 09:00-12:00,13:00-16:00"""
     from inboxbot.config_edit import set_value
     from inboxbot.core.hours import WEEKDAYS, parse_day_hours
@@ -207,9 +239,11 @@ def hours_set(day: Annotated[str, typer.Argument(help="mon..sun")],
 
 @hours_app.command("next")
 @errors_to_exit
-def hours_next(config: ConfigOption = None,
-               at: Annotated[str | None, typer.Option("--at", help="ISO-8601 time")] = None,
-               json_output: JsonOption = False) -> None:
+def hours_next(
+    config: ConfigOption = None,
+    at: Annotated[str | None, typer.Option("--at", help="ISO-8601 time")] = None,
+    json_output: JsonOption = False,
+) -> None:
     """Open now? Next opening, and the promise for each class.  Example: inboxbot hours next"""
     from inboxbot.cli.simulate import parse_at
 
@@ -220,8 +254,10 @@ def hours_next(config: ConfigOption = None,
         "now": now.astimezone(calendar.zone).isoformat(),
         "open": calendar.is_open(now),
         "next_open": calendar.next_open(now).isoformat(),
-        "promise": {name: calendar.add_business_time(now, settings.promise.for_class(name))
-                    .isoformat() for name in ("default", "urgent", "vip")},
+        "promise": {
+            name: calendar.add_business_time(now, settings.promise.for_class(name)).isoformat()
+            for name in ("default", "urgent", "vip")
+        },
     }
     if json_output:
         print_json(data)
@@ -233,6 +269,7 @@ def hours_next(config: ConfigOption = None,
 
 
 # --- replies --------------------------------------------------------------------------------
+
 
 @replies_app.command("list")
 @errors_to_exit

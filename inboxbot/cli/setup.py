@@ -12,8 +12,10 @@ from inboxbot.errors import InboxbotError
 
 
 def example_config() -> str:
-    for candidate in (defaults_dir("rules").parent / "config.example.toml",
-                      Path(__file__).resolve().parents[1] / "defaults" / "config.example.toml"):
+    for candidate in (
+        defaults_dir("rules").parent / "config.example.toml",
+        Path(__file__).resolve().parents[1] / "defaults" / "config.example.toml",
+    ):
         if candidate.is_file():
             return candidate.read_text(encoding="utf-8")
     raise InboxbotError("config.example.toml is missing from this installation; reinstall")
@@ -26,8 +28,10 @@ def write_skeleton(directory: Path, *, force: bool = False) -> Iterator[str]:
     existing = [t for t in targets if t.exists()]
     if existing and not force:
         names = ", ".join(str(t) for t in existing)
-        raise InboxbotError(f"{names} already exist; nothing was written. Use --force to "
-                            "overwrite them, or choose another directory")
+        raise InboxbotError(
+            f"{names} already exist; nothing was written. Use --force to "
+            "overwrite them, or choose another directory"
+        )
     _write_private(config, example_config())
     yield f"wrote {config}"
     for name in ("rules", "replies"):

@@ -47,15 +47,23 @@ def parse_at(at: str | None) -> datetime:
     try:
         moment = datetime.fromisoformat(at)
     except ValueError:
-        raise InboxbotError(f"--at {at!r}: not an ISO-8601 time; write 2026-12-24T18:00+01:00"
-                            ) from None
+        raise InboxbotError(
+            f"--at {at!r}: not an ISO-8601 time; write 2026-12-24T18:00+01:00"
+        ) from None
     if moment.tzinfo is None:
         raise InboxbotError(f"--at {at!r}: add a UTC offset, e.g. {at}+01:00")
     return moment
 
 
-def describe(engine: Engine, source: str, message: Message, triage: Triage,
-             actions: tuple[Action, ...], matched: tuple[str, ...], now: datetime) -> dict[str, Any]:
+def describe(
+    engine: Engine,
+    source: str,
+    message: Message,
+    triage: Triage,
+    actions: tuple[Action, ...],
+    matched: tuple[str, ...],
+    now: datetime,
+) -> dict[str, Any]:
     sender = message.sender
     return {
         "source": source,
@@ -76,12 +84,18 @@ def describe(engine: Engine, source: str, message: Message, triage: Triage,
     }
 
 
-def describe_action(engine: Engine, action: Action, triage: Triage, now: datetime) -> dict[str, Any]:
+def describe_action(
+    engine: Engine, action: Action, triage: Triage, now: datetime
+) -> dict[str, Any]:
     data = action.to_json()
     if action.type in ("reply", "redirect") and engine.composer is not None:
         reply = engine.composer.reply(str(action.args["template"]), triage, now)
-        data.update(language=triage.language, to=reply["To"], subject=reply["Subject"],
-                    body=reply.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+        data.update(
+            language=triage.language,
+            to=reply["To"],
+            subject=reply["Subject"],
+            body=reply.get_body(("plain",)).get_content(),
+        )  # type: ignore[union-attr]
     elif action.type == "forward":
         data["to"] = data.get("to") or engine.config.shop.address
     elif action.type == "remind":
@@ -100,8 +114,9 @@ def _due(engine: Engine, action: Action, triage: Triage, now: datetime, promised
     return engine.calendar.add_business_time(now, parse_duration(after))
 
 
-def simulate(config: Config, engine: Engine, sources: Iterator[tuple[str, bytes]],
-             now: datetime) -> list[dict[str, Any]]:
+def simulate(
+    config: Config, engine: Engine, sources: Iterator[tuple[str, bytes]], now: datetime
+) -> list[dict[str, Any]]:
     limiter = ReplyLimiter(MemoryReplies(), config)
     results = []
     for source, raw in sources:
@@ -127,14 +142,21 @@ def run_simulate(config: Config, paths: list[Path], *, at: str | None, as_json: 
     out = console()
     for item in results:
         out.print(f"[bold]{item['source']}[/bold]  {item['from']}  {item['subject']!r}")
-        out.print(f"  automated: {item['automated'] or 'no'}   language: {item['language']}   "
-                  f"complaint: {item['complaint']}   urgent: {item['urgent']}   "
-                  f"vip: {item['vip']}   channel: {item['channel']}")
+        out.print(
+            f"  automated: {item['automated'] or 'no'}   language: {item['language']}   "
+            f"complaint: {item['complaint']}   urgent: {item['urgent']}   "
+            f"vip: {item['vip']}   channel: {item['channel']}"
+        )
         out.print(f"  rules: {', '.join(item['rules']) or '(none)'}")
         for action in item["actions"]:
-            args = {k: v for k, v in action.items()
-                    if k not in ("type", "reason", "skipped", "body", "language")}
-            state = f"  [yellow]skipped: {action['skipped']}[/yellow]" if "skipped" in action else ""
+            args = {
+                k: v
+                for k, v in action.items()
+                if k not in ("type", "reason", "skipped", "body", "language")
+            }
+            state = (
+                f"  [yellow]skipped: {action['skipped']}[/yellow]" if "skipped" in action else ""
+            )
             out.print(f"  - {action['type']} {args}  ({action['reason']}){state}")
             if "body" in action and "skipped" not in action:
                 out.print("    " + action["body"].replace("\n", "\n    "))

@@ -61,6 +61,7 @@ class Registry:
         def register(fn: Callable[[Any, CompileContext, Registry], Predicate]) -> Any:
             self.conditions[name] = ConditionSpec(name, fn, needs_text, help)
             return fn
+
         return register
 
     def action(
@@ -69,6 +70,7 @@ class Registry:
         def register(fn: Callable[[Any, CompileContext], tuple[dict[str, object], ...]]) -> Any:
             self.actions[name] = ActionSpec(name, fn, help)
             return fn
+
         return register
 
     def copy(self) -> Registry:
@@ -119,12 +121,15 @@ class RuleSet:
 
     def folders_used(self) -> frozenset[str]:
         return frozenset(
-            str(args["folder"]) for r in self.enabled for kind, args in r.actions
+            str(args["folder"])
+            for r in self.enabled
+            for kind, args in r.actions
             if kind in ("move", "copy")
         )
 
 
 # --- compiling ------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RuleDocument:
@@ -137,7 +142,8 @@ class RuleDocument:
 
 def rule_header_lines(text: str) -> tuple[int, ...]:
     return tuple(
-        number for number, line in enumerate(text.splitlines(), start=1)
+        number
+        for number, line in enumerate(text.splitlines(), start=1)
         if line.strip().startswith("[[rule]]")
     )
 
@@ -150,8 +156,10 @@ def compile_rules(
     for document in documents:
         unknown = sorted(set(document.data) - {"rule"})
         if unknown:
-            raise RuleError(f"{document.file}: unknown top-level key {unknown[0]!r}; "
-                            "rules are written as [[rule]] tables")
+            raise RuleError(
+                f"{document.file}: unknown top-level key {unknown[0]!r}; "
+                "rules are written as [[rule]] tables"
+            )
         entries = document.data.get("rule", [])
         if not isinstance(entries, list):
             raise RuleError(f"{document.file}: 'rule' must be written as [[rule]] tables")
@@ -159,8 +167,10 @@ def compile_rules(
             line = document.lines[index] if index < len(document.lines) else 0
             rule = compile_rule(entry, document.file, line, folder_roles, registry)
             if rule.name in names:
-                raise RuleError(f"{rule.where}: rule {rule.name!r} is already defined at "
-                                f"{names[rule.name]}; rule names must be unique")
+                raise RuleError(
+                    f"{rule.where}: rule {rule.name!r} is already defined at "
+                    f"{names[rule.name]}; rule names must be unique"
+                )
             names[rule.name] = rule.where
             rules.append(rule)
     return RuleSet(tuple(rules))
@@ -216,8 +226,10 @@ def _nested_needs_text(value: Any, registry: Registry) -> bool:
     tables = value if isinstance(value, list) else [value]
     return any(
         registry.conditions[k].needs_text or _nested_needs_text(v, registry)
-        for table in tables if isinstance(table, Mapping)
-        for k, v in table.items() if k in registry.conditions
+        for table in tables
+        if isinstance(table, Mapping)
+        for k, v in table.items()
+        if k in registry.conditions
     )
 
 
@@ -235,6 +247,7 @@ def compile_actions(
 
 
 # --- evaluating -----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ConditionTrace:
@@ -334,7 +347,9 @@ def _address_condition(pick: Callable[[Triage], list[str]]) -> Callable[..., Pre
             addresses = pick(triage)
             holds = any(address_matches(p, a) for p in patterns for a in addresses)
             return holds, ", ".join(addresses) or "(none)"
+
         return predicate
+
     return compile
 
 
@@ -365,6 +380,7 @@ def text_matcher(value: Any, ctx: CompileContext, what: str) -> Callable[[str], 
     def matches(text: str) -> bool:
         folded = text.casefold()
         return any(n in folded for n in needles) or any(r.search(text) for r in regexes)
+
     return matches
 
 
@@ -375,7 +391,9 @@ def _text_condition(pick: Callable[[Triage], str]) -> Callable[..., Predicate]:
         def predicate(triage: Triage) -> tuple[bool, str]:
             text = pick(triage)
             return matches(text), _preview(text)
+
         return predicate
+
     return compile
 
 
@@ -405,12 +423,14 @@ def _header(value: Any, ctx: CompileContext, _registry: Registry) -> Predicate:
     elif "contains" in value:
         matches = text_matcher(value["contains"], ctx, "when.header.contains")
     else:
+
         def matches(_text: str) -> bool:
             return True
 
     def predicate(triage: Triage) -> tuple[bool, str]:
         values = triage.message.header_all(name)
         return any(matches(v) for v in values), _preview(" | ".join(values)) or "(absent)"
+
     return predicate
 
 
@@ -423,6 +443,7 @@ def _sender(value: Any, ctx: CompileContext, _registry: Registry) -> Predicate:
 
     def predicate(triage: Triage) -> tuple[bool, str]:
         return any(triage.sender_is(k) for k in kinds), triage.sender_kind
+
     return predicate
 
 
@@ -433,7 +454,9 @@ def _flag_condition(name: str, pick: Callable[[Triage], bool]) -> Callable[..., 
         def predicate(triage: Triage) -> tuple[bool, str]:
             actual = pick(triage)
             return actual == wanted, str(actual).lower()
+
         return predicate
+
     return compile
 
 
@@ -455,6 +478,7 @@ def _channel(value: Any, ctx: CompileContext, _registry: Registry) -> Predicate:
 
     def predicate(triage: Triage) -> tuple[bool, str]:
         return triage.channel == value, triage.channel
+
     return predicate
 
 
@@ -464,6 +488,7 @@ def _language(value: Any, ctx: CompileContext, _registry: Registry) -> Predicate
 
     def predicate(triage: Triage) -> tuple[bool, str]:
         return triage.language in languages, triage.language
+
     return predicate
 
 
@@ -478,22 +503,25 @@ def _any(value: Any, ctx: CompileContext, registry: Registry) -> Predicate:
             if all(c.predicate(triage)[0] for c in group):
                 return True, f"alternative {index + 1} holds"
         return False, "no alternative holds"
+
     return predicate
 
 
 @REGISTRY.condition("not", help="a condition table that must not hold")
 def _not(value: Any, ctx: CompileContext, registry: Registry) -> Predicate:
     if not isinstance(value, Mapping) or not value:
-        raise ctx.fail("when.not must be a table: when.not = { from = \"*@shop.example\" }")
+        raise ctx.fail('when.not must be a table: when.not = { from = "*@shop.example" }')
     group = compile_conditions(value, ctx, registry)
 
     def predicate(triage: Triage) -> tuple[bool, str]:
         holds = all(c.predicate(triage)[0] for c in group)
         return not holds, "inner conditions hold" if holds else "inner conditions fail"
+
     return predicate
 
 
 # --- the built-in actions -------------------------------------------------------------------
+
 
 def folder_name(value: Any, ctx: CompileContext) -> str:
     """A role from [folders] or a literal folder inside this account; nothing else is allowed."""
@@ -501,11 +529,17 @@ def folder_name(value: Any, ctx: CompileContext) -> str:
         raise ctx.fail(f"a folder must be a role ({', '.join(ctx.folder_roles)}) or a name")
     folder = ctx.folder_roles.get(value, value)
     parts = folder.replace(".", "/").split("/")
-    if (folder.startswith(("/", "#", "~")) or ".." in folder or any(not p for p in parts)
-            or any(ord(c) < 32 for c in folder) or folder.lower().startswith(("other users",
-                                                                                "shared"))):
-        raise ctx.fail(f"{folder!r} is not a folder of this mailbox; use a plain name such as "
-                       "\"Urgent\" or \"Support/VIP\"")
+    if (
+        folder.startswith(("/", "#", "~"))
+        or ".." in folder
+        or any(not p for p in parts)
+        or any(ord(c) < 32 for c in folder)
+        or folder.lower().startswith(("other users", "shared"))
+    ):
+        raise ctx.fail(
+            f"{folder!r} is not a folder of this mailbox; use a plain name such as "
+            '"Urgent" or "Support/VIP"'
+        )
     return folder
 
 
@@ -524,7 +558,7 @@ def keyword_for(tag: str) -> str:
     return tag if tag.startswith("$") else "$" + tag[:1].upper() + tag[1:]
 
 
-@REGISTRY.action("tag", help="IMAP keywords: tag = [\"complaint\"] sets $Complaint")
+@REGISTRY.action("tag", help='IMAP keywords: tag = ["complaint"] sets $Complaint')
 def _tag(value: Any, ctx: CompileContext) -> tuple[dict[str, object], ...]:
     tags = value if isinstance(value, list) else [value]
     for tag in tags:
@@ -538,15 +572,17 @@ def _flag(value: Any, ctx: CompileContext) -> tuple[dict[str, object], ...]:
     if value is True:
         return ({"flag": "\\Flagged"},)
     names = value if isinstance(value, list) else [value]
-    flags = []
+    flags: list[dict[str, object]] = []
     for name in names:
         if not isinstance(name, str) or name.lower().lstrip("\\") not in _SYSTEM_FLAGS:
-            raise ctx.fail(f"flag {name!r}: use true, \"flagged\", \"seen\" or \"answered\"")
+            raise ctx.fail(f'flag {name!r}: use true, "flagged", "seen" or "answered"')
         flags.append({"flag": _SYSTEM_FLAGS[name.lower().lstrip("\\")]})
     return tuple(flags)
 
 
-def _template_action(default: str) -> Callable[[Any, CompileContext], tuple[dict[str, object], ...]]:
+def _template_action(
+    default: str,
+) -> Callable[[Any, CompileContext], tuple[dict[str, object], ...]]:
     def compile(value: Any, ctx: CompileContext) -> tuple[dict[str, object], ...]:
         if value is True:
             return ({"template": default},)
@@ -555,6 +591,7 @@ def _template_action(default: str) -> Callable[[Any, CompileContext], tuple[dict
         if isinstance(value, Mapping) and set(value) <= {"template"}:
             return ({"template": str(value.get("template", default))},)
         raise ctx.fail(f'use true, a template name, or {{ template = "{default}" }}')
+
     return compile
 
 
@@ -564,7 +601,7 @@ REGISTRY.action("redirect", help="point the sender to the supported address")(
 )
 
 
-@REGISTRY.action("forward", help="forward as an attachment: forward = true or { to = \"...\" }")
+@REGISTRY.action("forward", help='forward as an attachment: forward = true or { to = "..." }')
 def _forward(value: Any, ctx: CompileContext) -> tuple[dict[str, object], ...]:
     if value is True:
         return ({"to": ""},)

@@ -100,7 +100,9 @@ class Triage:
             return self.policy.default_language
         text = f"{self.message.subject}\n{self.message.text}"
         return self.detect_language(
-            text, self.message.content_language, self.policy.languages,
+            text,
+            self.message.content_language,
+            self.policy.languages,
             self.policy.default_language,
         )
 
@@ -161,9 +163,17 @@ class Triage:
         if verdict is not None and isinstance(verdict.cues, dict):
             cues = {str(k): tuple(v) for k, v in verdict.cues.items()}
         return Facts(
-            automated=self.automated, language=self.language, complaint=self.complaint,
-            urgent=self.urgent, angry=self.angry, vip=self.vip, sender=self.sender_kind,
-            channel=self.channel, open=self.open, now=self.now, cues=cues,
+            automated=self.automated,
+            language=self.language,
+            complaint=self.complaint,
+            urgent=self.urgent,
+            angry=self.angry,
+            vip=self.vip,
+            sender=self.sender_kind,
+            channel=self.channel,
+            open=self.open,
+            now=self.now,
+            cues=cues,
         )
 
 
@@ -180,4 +190,3 @@ def channel_of(message: Message, policy: TriagePolicy) -> Channel:
 
 def _is_reply_to_noreply(message: Message, reached: set[str]) -> bool:
     return any(a.partition("@")[0] in _NOREPLY_LOCALS for a in reached)
-

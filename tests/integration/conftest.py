@@ -61,11 +61,18 @@ class Shop:
         return self.directory / "config.toml"
 
     def write(self, *, max_per_hour: int = 1000, extra: str = "") -> Config:
-        text = CONFIG.format(
-            imap_host=self.dovecot.host, imap_port=self.dovecot.port, user=self.dovecot.username,
-            password=self.dovecot.password, smtp_host=self.sink.host, smtp_port=self.sink.port,
-            max_per_hour=max_per_hour,
-        ) + extra
+        text = (
+            CONFIG.format(
+                imap_host=self.dovecot.host,
+                imap_port=self.dovecot.port,
+                user=self.dovecot.username,
+                password=self.dovecot.password,
+                smtp_host=self.sink.host,
+                smtp_port=self.sink.port,
+                max_per_hour=max_per_hour,
+            )
+            + extra
+        )
         self.config_path.write_text(text, encoding="utf-8")
         return self.config()
 

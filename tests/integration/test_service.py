@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -21,8 +20,9 @@ SEEN = "$InboxbotSeen"
 
 
 def _subjects(shop, folder: str) -> Counter[str]:
-    return Counter(item["header"].split("Subject:")[-1].strip() for item in shop.folder(folder)
-                   .values())
+    return Counter(
+        item["header"].split("Subject:")[-1].strip() for item in shop.folder(folder).values()
+    )
 
 
 def test_backlog_of_500_mixed_messages_is_filed_tagged_and_answered(shop) -> None:
@@ -48,8 +48,9 @@ def test_backlog_of_500_mixed_messages_is_filed_tagged_and_answered(shop) -> Non
     assert len(replies) == answered
     recipients = Counter(r.rcpt_tos[0] for r in replies)
     assert all(count == 1 for count in recipients.values()), "one reply per customer"
-    assert not any("mailer-daemon" in r or "brand.example" in r or "firma.example" in r
-                   for r in recipients), "machines are never answered"
+    assert not any(
+        "mailer-daemon" in r or "brand.example" in r or "firma.example" in r for r in recipients
+    ), "machines are never answered"
     assert all(r.mail_from in ("", "<>") for r in replies), "null envelope sender (RFC 3834)"
     assert len(shop.folder("Sent")) == answered, "a copy of every reply is in Sent"
 
@@ -110,8 +111,10 @@ def test_uidvalidity_change_is_survived_without_repeats(shop) -> None:
     serve(shop.config(), once=True)
 
     replies = shop.sink.wait_for(2)
-    assert sorted(r.rcpt_tos[0] for r in replies) == ["asker1@customer.example",
-                                                       "asker2@customer.example"]
+    assert sorted(r.rcpt_tos[0] for r in replies) == [
+        "asker1@customer.example",
+        "asker2@customer.example",
+    ]
 
 
 def test_folders_are_created_when_missing(shop) -> None:
@@ -146,7 +149,9 @@ def _start_daemon(shop) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "inboxbot", "run", "-c", str(shop.config_path)],
-        stdout=subprocess.DEVNULL, stderr=open(shop.directory / "run.log", "wb"), env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(shop.directory / "run.log", "wb"),
+        env=env,
     )
 
 
@@ -207,5 +212,3 @@ def test_crash_between_send_and_marking_does_not_send_twice(shop, monkeypatch) -
     assert len(shop.sink.messages) == 1
     flags = next(iter(shop.folder("INBOX").values()))["flags"]
     assert {"$AutoReplied", SEEN} <= flags
-
-

@@ -251,7 +251,9 @@ class _UidList:
             if not line.strip():
                 continue
             uid, _, rest = line.partition(" ")
-            base = rest[rest.index(":") + 1 :]
+            # "<uid> [ext fields] :<file name>"; Dovecot may have recorded the name with its
+            # ":2,<flags>" info part, but only the base identifies a message.
+            base = rest[rest.index(":") + 1 :].partition(":")[0]
             result.uids[base] = int(uid)
         result.next_uid = max([result.next_uid, *(uid + 1 for uid in result.uids.values())])
         return result

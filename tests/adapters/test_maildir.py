@@ -23,6 +23,7 @@ from inboxbot.adapters.maildir import (
 from inboxbot.core.message import parse_message
 from inboxbot.errors import MailboxError
 from inboxbot.ports import Mailbox
+from tests.dovecot import Dovecot
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_DIR = REPO / "inboxbot" / "data" / "demo"
@@ -226,6 +227,21 @@ def test_uidlist_is_dovecot_version_3(box: MaildirMailbox, root: Path) -> None:
     lines = (root / "dovecot-uidlist").read_text().splitlines()
     base = os.listdir(root / "cur")[0].split(":")[0]
     assert lines == [f"3 V{state.uidvalidity} N2", f"1 :{base}"]
+
+
+def test_reads_a_dovecot_uidlist_with_extension_fields(box: MaildirMailbox, root: Path) -> None:
+    # Dovecot adds a GUID to the header and W/S fields to records, and may record the file name
+    # with its info part; UIDs must survive all of that.
+    (root / "cur" / "1700000000.M1P1.host,S=60,W=62:2,S").write_bytes(mail("seven"))
+    (root / "cur" / "1700000001.M2P1.host,S=60,W=62:2,").write_bytes(mail("nine"))
+    (root / "dovecot-uidlist").write_text(
+        "3 V1234 N10 G0123456789abcdef0123456789abcdef\n"
+        "7 W62 :1700000000.M1P1.host,S=60,W=62:2,S\n"
+        "9 :1700000001.M2P1.host,S=60,W=62\n"
+    )
+    state = box.select("INBOX")
+    assert (state.uidvalidity, state.uidnext, state.exists) == (1234, 10, 2)
+    assert subjects(box, [7, 9]) == {7: "seven", 9: "nine"}
 
 
 # --- fetch --------------------------------------------------------------------------------------
@@ -571,3 +587,53 @@ def test_generated_files_are_up_to_date() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- interoperability with a real Dovecot (tests/dovecot.py) ------------------------------------
+
+
+def _chown_tree(top: Path, uid: int, gid: int) -> None:
+    for directory, dirs, files in os.walk(top):
+        for name in [*dirs, *files]:
+            os.chown(Path(directory) / name, uid, gid)
+    os.chown(top, uid, gid)
+
+
+def test_dovecot_reads_a_maildir_written_here(dovecot: Dovecot) -> None:
+    box = MaildirMailbox(dovecot.maildir)
+    box.ensure_folders(["Support/VIP"])
+    box.append("INBOX", mail("first"), ["\\Seen", "$Complaint"])
+    box.append("INBOX", mail("second"))
+    box.append("Support/VIP", mail("vip"), ["$VIP", "\\Flagged"])
+    inbox = box.select("INBOX")
+    box.add_keywords([2], ["$InboxbotSeen"])
+    box.close()
+    _chown_tree(dovecot.maildir, dovecot.server.uid, dovecot.server.gid)
+
+    client = dovecot.client()
+    assert "Support/VIP" in [name for _, _, name in client.list_folders()]
+    assert client.select_folder("INBOX")[b"UIDVALIDITY"] == inbox.uidvalidity
+    flags = {uid: set(f) for uid, f in client.get_flags([1, 2]).items()}
+    assert flags == {1: {b"\\Seen", b"$Complaint"}, 2: {b"$InboxbotSeen"}}
+    client.select_folder("Support/VIP")
+    assert {uid: set(f) for uid, f in client.get_flags([1]).items()} == {1: {b"$VIP", b"\\Flagged"}}
+
+
+def test_reads_a_maildir_written_by_dovecot(dovecot: Dovecot) -> None:
+    dovecot.create_folder("Support/VIP")
+    first = dovecot.append("INBOX", mail("first"), ["\\Seen", "$Complaint"])
+    second = dovecot.append("INBOX", mail("second"))
+    vip = dovecot.append("Support/VIP", mail("vip"), ["$VIP"])
+    client = dovecot.client()
+    validity = client.select_folder("INBOX")[b"UIDVALIDITY"]
+    client.logout()
+
+    box = MaildirMailbox(dovecot.maildir, create=False)
+    assert box.list_folders() == ["INBOX", "Support/VIP"]
+    state = box.select("INBOX")
+    assert state.uidvalidity == validity
+    assert subjects(box, [first, second]) == {first: "first", second: "second"}
+    assert box.fetch([first])[0].flags == {"\\Seen", "$Complaint"}
+    assert box.search_unprocessed(0) == [first, second]
+    box.select("Support/VIP")
+    assert box.fetch([vip])[0].flags == {"$VIP"}

@@ -1,0 +1,426 @@
+"""Complaint, urgency and tone classification from per-language lexicons, with the cues that fired.
+
+Model (transparent on purpose: staff and shop owners must be able to see why a mail was flagged):
+- Quoted earlier mails and signatures are stripped first (core.quotes): only what the customer
+  wrote now counts, so a "thanks, all sorted" reply above a quoted complaint is not a complaint.
+- Each lexicon category (e.g. complaint.damaged, urgent.escalation) has a weight; every distinct
+  cue word that fires adds its category's weight to its class score. A cue in the subject counts
+  `subject_weight` times (the subject is the customer's own summary); in a reply subject ("Re:",
+  "AW:", "SV:", "Vs:") only `reply_subject_weight` times, because it names the earlier thread.
+  Negative weights (e.g. complaint.resolved, urgent.boilerplate) pull a score down.
+- A cue in a `negatable` category is ignored when a negator ("not", "nicht", "inte", "ei") stands
+  within the lexicon's window of words before it in the same clause, or a post-negator ("pole")
+  right after it. Cues whose lexicon phrase contains the negation ("not arrived") are matched whole.
+- `angry` adds tone to insult cues: the share of shouted (all-capital) words and exclamation
+  marks, but only in a mail that carries complaint cues and no praise, so "THANK YOU!!!" is calm.
+- A class is true when its score reaches its threshold.
+
+Languages: a known language uses its own lexicon plus English (customers mix in "refund", "ASAP");
+an unknown or empty language uses every lexicon, because a short complaint in a language the
+detector missed should still be found.
+
+Lexicon term syntax (the TOML files use it; inboxbot/data/lexicons/en.toml documents it too):
+  word        the whole word                   stem*     a word starting with stem
+  *part*      a word containing part           *end      a word ending with end
+  a b         words in sequence                a ~ b     up to three words between a and b
+  re:REGEX    a raw regex (no capturing groups), matched against the lower-cased text
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from inboxbot.core.quotes import strip_quotes
+from inboxbot.errors import ConfigError
+
+CLASSES = ("complaint", "urgent", "angry")
+
+# Subjects starting like this are replies or forwards in the four languages and common clients.
+_REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|vs|vb|wg|fw|fwd|antw|vast)\s*(?:\[\d+\])?\s*:\s*)+",
+                           re.IGNORECASE)
+_CLAUSE_BREAK = re.compile(r"[.!?;:,\n()\"]")
+_LETTER_WORD = re.compile(r"[^\W\d_]{3,}")
+_GAP = r"(?:\s+[\w'-]+){0,3}\s+"
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """One group of cue terms: `cls` is complaint, urgent or angry; `name` e.g. "damaged"."""
+
+    cls: str
+    name: str
+    weight: float
+    negatable: bool
+    terms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Lexicon:
+    """The cue words of one language. Build with parse_lexicon; extend with merged."""
+
+    language: str
+    categories: tuple[Category, ...]
+    negators: tuple[str, ...] = ()
+    post_negators: tuple[str, ...] = ()
+    negation_window: int = 4
+    praise: tuple[str, ...] = ()
+    acronyms: tuple[str, ...] = ()
+
+    def merged(self, other: Lexicon) -> Lexicon:
+        """This lexicon extended by `other` (a shop's file): terms are added, and a category
+        `other` names takes its weight and negatable from `other`."""
+        by_key = {(c.cls, c.name): c for c in self.categories}
+        for extra in other.categories:
+            base = by_key.get((extra.cls, extra.name))
+            terms = _unique((*base.terms, *extra.terms)) if base else extra.terms
+            by_key[(extra.cls, extra.name)] = Category(
+                extra.cls, extra.name, extra.weight, extra.negatable, terms
+            )
+        return Lexicon(
+            language=self.language,
+            categories=tuple(by_key.values()),
+            negators=_unique((*self.negators, *other.negators)),
+            post_negators=_unique((*self.post_negators, *other.post_negators)),
+            negation_window=max(self.negation_window, other.negation_window),
+            praise=_unique((*self.praise, *other.praise)),
+            acronyms=_unique((*self.acronyms, *other.acronyms)),
+        )
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Score at which each class becomes true (config keys under [classifier])."""
+
+    complaint: float = 1.0
+    urgent: float = 1.0
+    angry: float = 1.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    complaint: bool
+    urgent: bool
+    angry: bool
+    scores: Mapping[str, float]
+    cues: Mapping[str, tuple[str, ...]]  # class -> cue words (or tone cues) that raised its score
+    categories: tuple[str, ...]  # complaint categories that fired; () when not a complaint
+
+
+# --------------------------------------------------------------------------- lexicon parsing
+
+
+def parse_lexicon(text: str, source: str) -> Lexicon:
+    """Parse one lexicon TOML document (already read; this module touches no files)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:  # its message carries line and column
+        raise ConfigError(f"{source}: not valid TOML: {error}") from None
+    return lexicon_from_mapping(data, source)
+
+
+def lexicon_from_mapping(data: Mapping[str, Any], source: str) -> Lexicon:
+    _only_keys(data, {"language", "negation", "tone", *CLASSES}, source, "")
+    language = data.get("language")
+    if not isinstance(language, str) or not language:
+        raise ConfigError(f"{source}: `language` must be a language code such as \"en\"")
+    negation = _table(data, "negation", source)
+    _only_keys(negation, {"before", "after", "window"}, source, "negation.")
+    tone = _table(data, "tone", source)
+    _only_keys(tone, {"praise", "acronyms"}, source, "tone.")
+    window = negation.get("window", 4)
+    if not isinstance(window, int) or not 0 <= window <= 10:
+        raise ConfigError(f"{source}: negation.window must be a whole number from 0 to 10")
+    categories = [
+        _category(cls, name, spec, source)
+        for cls in CLASSES
+        for name, spec in _table(data, cls, source).items()
+    ]
+    return Lexicon(
+        language=language.lower(),
+        categories=tuple(categories),
+        negators=_terms(negation, "before", source, "negation."),
+        post_negators=_terms(negation, "after", source, "negation."),
+        negation_window=window,
+        praise=_terms(tone, "praise", source, "tone."),
+        acronyms=tuple(a.lower() for a in _terms(tone, "acronyms", source, "tone.")),
+    )
+
+
+def _category(cls: str, name: str, spec: object, source: str) -> Category:
+    where = f"{cls}.{name}"
+    if not isinstance(spec, Mapping):
+        raise ConfigError(f"{source}: [{where}] must be a table with `terms`")
+    _only_keys(spec, {"terms", "weight", "negatable"}, source, f"{where}.")
+    weight = spec.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, int | float):
+        raise ConfigError(f"{source}: {where}.weight must be a number")
+    negatable = spec.get("negatable", False)
+    if not isinstance(negatable, bool):
+        raise ConfigError(f"{source}: {where}.negatable must be true or false")
+    return Category(cls, name, float(weight), negatable, _terms(spec, "terms", source, f"{where}."))
+
+
+def _table(data: Mapping[str, Any], key: str, source: str) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{source}: `{key}` must be a table")
+    return value
+
+
+def _terms(data: Mapping[str, Any], key: str, source: str, prefix: str) -> tuple[str, ...]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
+        raise ConfigError(f"{source}: {prefix}{key} must be a list of non-empty strings")
+    for term in value:
+        try:
+            compiled = re.compile(term_pattern(term))
+        except re.error as error:
+            raise ConfigError(f"{source}: {prefix}{key}: bad term {term!r}: {error}") from None
+        if compiled.groups:
+            raise ConfigError(f"{source}: {prefix}{key}: {term!r}: use (?:...), not (...)")
+    return tuple(value)
+
+
+def _only_keys(data: Mapping[str, Any], allowed: set[str], source: str, prefix: str) -> None:
+    # A typo in a shop's extension file must not silently drop its words.
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {prefix}{unknown[0]}; allowed: {sorted(allowed)}")
+
+
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def term_pattern(term: str) -> str:
+    """Translate one lexicon term (syntax in the module docstring) into a regex."""
+    if term.startswith("re:"):
+        return term[3:]
+    pieces: list[str] = []
+    joiner = r"\s+"
+    for word in term.lower().split():
+        if word == "~":
+            joiner = _GAP
+            continue
+        if pieces:
+            pieces.append(joiner)
+        joiner = r"\s+"
+        pieces.append(_word_pattern(word))
+    return "".join(pieces)
+
+
+def _word_pattern(word: str) -> str:
+    inner = word.startswith("*")
+    prefix = word.endswith("*") and len(word) > 1
+    core = re.escape(word.strip("*"))
+    return ("" if inner else r"\b") + core + (r"\w*" if prefix else r"\b")
+
+
+# --------------------------------------------------------------------------- matching
+
+
+@dataclass(frozen=True)
+class _ClassMatcher:
+    pattern: re.Pattern[str]
+    categories: tuple[Category, ...]  # group number - 1 -> category
+
+
+@dataclass(frozen=True)
+class _Matcher:
+    """Compiled regexes for one set of lexicons (a language plus its fallbacks)."""
+
+    classes: Mapping[str, _ClassMatcher]
+    negators: re.Pattern[str] | None
+    post_negators: re.Pattern[str] | None
+    window: int
+    praise: re.Pattern[str] | None
+    acronyms: frozenset[str]
+
+    @classmethod
+    def build(cls, lexicons: Sequence[Lexicon]) -> _Matcher:
+        classes: dict[str, _ClassMatcher] = {}
+        for name in CLASSES:
+            cats = tuple(c for lex in lexicons for c in lex.categories if c.cls == name and c.terms)
+            if cats:
+                # Longest terms first inside a category: at one position the first alternative
+                # wins, and "not working at all" should report more than "not working".
+                groups = "|".join(
+                    "(" + "|".join(term_pattern(t) for t in sorted(c.terms, key=len, reverse=True))
+                    + ")"
+                    for c in cats
+                )
+                classes[name] = _ClassMatcher(re.compile(groups), cats)
+        return cls(
+            classes=classes,
+            negators=_alternation(t for lex in lexicons for t in lex.negators),
+            post_negators=_alternation(t for lex in lexicons for t in lex.post_negators),
+            window=max((lex.negation_window for lex in lexicons), default=4),
+            praise=_alternation(t for lex in lexicons for t in lex.praise),
+            acronyms=frozenset(a for lex in lexicons for a in lex.acronyms),
+        )
+
+
+def _alternation(terms: Iterable[str]) -> re.Pattern[str] | None:
+    unique = _unique(terms)
+    if not unique:
+        return None
+    return re.compile("|".join(term_pattern(t) for t in sorted(unique, key=len, reverse=True)))
+
+
+@dataclass
+class _Tally:
+    """Per class: cue -> (category, contribution), the best contribution per distinct cue."""
+
+    hits: dict[str, dict[str, tuple[Category, float]]] = field(
+        default_factory=lambda: {name: {} for name in CLASSES}
+    )
+
+    def add(self, category: Category, cue: str, factor: float) -> None:
+        bucket = self.hits[category.cls]
+        value = category.weight * factor
+        known = bucket.get(cue)
+        if known is None or abs(value) > abs(known[1]):
+            bucket[cue] = (category, value)
+
+    def score(self, cls: str) -> float:
+        return sum(value for _, value in self.hits[cls].values())
+
+    def positive_cues(self, cls: str) -> list[str]:
+        ranked = sorted(self.hits[cls].items(), key=lambda item: (-item[1][1], item[0]))
+        return [cue for cue, (_, value) in ranked if value > 0]
+
+    def categories(self, cls: str) -> tuple[str, ...]:
+        totals: dict[str, float] = {}
+        for category, value in self.hits[cls].values():
+            if value > 0:
+                totals[category.name] = totals.get(category.name, 0.0) + value
+        return tuple(sorted(totals, key=lambda name: (-totals[name], name)))
+
+
+# --------------------------------------------------------------------------- the classifier
+
+
+class Classifier:
+    """Scores complaint, urgency and anger of one message from lexicons; pure and thread-safe."""
+
+    def __init__(
+        self,
+        lexicons: Mapping[str, Lexicon],
+        thresholds: Thresholds = Thresholds(),
+        *,
+        subject_weight: float = 1.5,
+        reply_subject_weight: float = 0.5,
+        fallback_language: str = "en",
+    ) -> None:
+        self.thresholds = thresholds
+        self.subject_weight = subject_weight
+        self.reply_subject_weight = reply_subject_weight
+        self.languages = tuple(sorted(lexicons))
+        fallback = lexicons.get(fallback_language)
+        self._matchers: dict[str, _Matcher] = {
+            lang: _Matcher.build([lex] if fallback is None or lex is fallback else [lex, fallback])
+            for lang, lex in lexicons.items()
+        }
+        # Unknown language: every lexicon, so nothing is missed when detection failed.
+        self._all = _Matcher.build([lexicons[lang] for lang in self.languages])
+
+    def classify(self, subject: str, body: str, language: str) -> Verdict:
+        matcher = self._matchers.get(language.lower(), self._all)
+        text = strip_quotes(body)
+        tally = _Tally()
+        subject_text, is_reply = _clean_subject(subject)
+        factor = self.reply_subject_weight if is_reply else self.subject_weight
+        subject_lower, text_lower = subject_text.lower(), text.lower()
+        _scan(matcher, subject_lower, factor, tally)
+        _scan(matcher, text_lower, 1.0, tally)
+        complaint_score = tally.score("complaint")
+        tone, tone_cues = _tone(matcher, f"{subject_text}\n{text}", subject_lower, text_lower)
+        # Tone only counts in a mail that complains: shouting "THANK YOU!!!" is joy, not anger.
+        if complaint_score <= 0:
+            tone, tone_cues = 0.0, []
+        scores = {
+            "complaint": round(complaint_score, 3),
+            "urgent": round(tally.score("urgent"), 3),
+            "angry": round(tally.score("angry") + tone, 3),
+        }
+        complaint = scores["complaint"] >= self.thresholds.complaint
+        return Verdict(
+            complaint=complaint,
+            urgent=scores["urgent"] >= self.thresholds.urgent,
+            angry=scores["angry"] >= self.thresholds.angry,
+            scores=MappingProxyType(scores),
+            cues=MappingProxyType({
+                "complaint": tuple(tally.positive_cues("complaint")),
+                "urgent": tuple(tally.positive_cues("urgent")),
+                "angry": tuple(tally.positive_cues("angry") + tone_cues),
+            }),
+            categories=tally.categories("complaint") if complaint else (),
+        )
+
+
+def _clean_subject(subject: str) -> tuple[str, bool]:
+    stripped = _REPLY_PREFIX.sub("", subject)
+    return stripped, stripped != subject
+
+
+def _scan(matcher: _Matcher, text: str, factor: float, tally: _Tally) -> None:
+    if not text:
+        return
+    for class_matcher in matcher.classes.values():
+        for match in class_matcher.pattern.finditer(text):
+            category = class_matcher.categories[(match.lastindex or 1) - 1]
+            start, end = match.span()
+            if category.negatable and _negated(matcher, text, start, end):
+                continue
+            tally.add(category, _whole_words(text, start, end), factor)
+
+
+def _whole_words(text: str, start: int, end: int) -> str:
+    """The cue as words: a compound-part match ("verzögerung") reports "lieferverzögerung"."""
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    return " ".join(text[start:end].split())
+
+
+def _negated(matcher: _Matcher, text: str, start: int, end: int) -> bool:
+    if matcher.negators is not None and matcher.window:
+        clause = _CLAUSE_BREAK.split(text[max(0, start - 80) : start])[-1]
+        before = " ".join(clause.split()[-matcher.window :])
+        if before and matcher.negators.search(before):
+            return True
+    if matcher.post_negators is not None:
+        clause = _CLAUSE_BREAK.split(text[end : end + 40])[0]
+        after = " ".join(clause.split()[:2])
+        if after and matcher.post_negators.match(after):
+            return True
+    return False
+
+
+def _tone(
+    matcher: _Matcher, original: str, subject_lower: str, text_lower: str
+) -> tuple[float, list[str]]:
+    """Shouting and exclamation marks as a score (0..1.6) with readable cues; 0 after praise."""
+    if matcher.praise is not None and (
+        matcher.praise.search(subject_lower) or matcher.praise.search(text_lower)
+    ):
+        return 0.0, []
+    cues: list[str] = []
+    words = _LETTER_WORD.findall(original)
+    shouted = [w for w in words if w.isupper() and w.lower() not in matcher.acronyms]
+    score = 0.0
+    if len(shouted) >= 2 and words:
+        ratio = len(shouted) / len(words)
+        score += min(1.0, ratio * 4)
+        cues.append(f"CAPS {round(ratio * 100)}%")
+    marks = original.count("!")
+    if marks >= 2:
+        score += min(0.6, 0.15 * marks)
+        cues.append(f"!x{marks}")
+    return score, cues

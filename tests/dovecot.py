@@ -44,7 +44,9 @@ info_log_path = {root}/dovecot.log
 {internal_users}
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <{root}/cert.pem
+ssl_key = <{root}/key.pem
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = 1
@@ -72,12 +74,15 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
+    ssl = yes
   }}
 }}
+# No brute-force penalty: a test of a wrong password must not slow the next tests' logins.
 service anvil {{
-  unix_listener anvil {{
-    mode = 0666
+  unix_listener anvil-auth-penalty {{
+    mode = 0
   }}
 }}
 protocol imap {{
@@ -117,6 +122,23 @@ def _children(pid: int) -> dict[int, str]:
     return found
 
 
+def _self_signed(root: Path) -> None:
+    """A certificate for 127.0.0.1/localhost that is its own CA: tests pass it as ca_file."""
+    subprocess.run(
+        [
+            _binary("openssl"),
+            "req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+            "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout", str(root / "key.pem"), "-out", str(root / "cert.pem"),
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=True,
+        timeout=_START_TIMEOUT,
+    )  # fmt: skip
+
+
 def _binary(name: str) -> str:
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin")
     if path is None:
@@ -149,7 +171,9 @@ class DovecotServer:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.host = "127.0.0.1"
-        self.port = _free_port()
+        self.port = _free_port()  # IMAP with STARTTLS available
+        self.tls_port = _free_port()  # implicit TLS (IMAPS)
+        self.ca_file = root / "cert.pem"  # self-signed for 127.0.0.1 and localhost
         self.config = root / "dovecot.conf"
         self.log_path = root / "dovecot.log"
         self.passwd = root / "passwd"
@@ -168,6 +192,7 @@ class DovecotServer:
         self.homes.mkdir(exist_ok=True)
         os.chown(self.homes, self.uid, self.gid)
         self.passwd.touch()
+        _self_signed(self.root)
         internal = ""
         if os.geteuid() != 0:
             me = pwd.getpwuid(os.getuid()).pw_name
@@ -177,6 +202,7 @@ class DovecotServer:
                 instance=f"inboxbot-test-{self.port}",
                 root=self.root,
                 port=self.port,
+                tls_port=self.tls_port,
                 internal_users=internal,
             )
         )
@@ -308,6 +334,14 @@ class Dovecot:
     @property
     def port(self) -> int:
         return self.server.port
+
+    @property
+    def tls_port(self) -> int:
+        return self.server.tls_port
+
+    @property
+    def ca_file(self) -> str:
+        return str(self.server.ca_file)
 
     @property
     def maildir(self) -> Path:

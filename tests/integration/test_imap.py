@@ -95,6 +95,35 @@ def test_bad_password_is_a_readable_error_without_the_password(dovecot: Dovecot)
     assert f"{dovecot.host}:{dovecot.port}" in str(caught.value)
 
 
+def test_tls_verifies_the_certificate_against_ca_file(dovecot: Dovecot) -> None:
+    for host in ("127.0.0.1", "localhost"):
+        with ImapMailbox(
+            host,
+            dovecot.tls_port,
+            "tls",
+            dovecot.username,
+            dovecot.password,
+            ca_file=dovecot.ca_file,
+        ) as box:
+            assert box.select("INBOX").exists == 0
+
+
+def test_tls_refuses_an_unknown_certificate(dovecot: Dovecot) -> None:
+    with pytest.raises(MailboxError, match="ca_file"):
+        ImapMailbox(dovecot.host, dovecot.tls_port, "tls", dovecot.username, dovecot.password)
+
+
+def test_starttls_upgrades_and_verifies(dovecot: Dovecot) -> None:
+    with ImapMailbox(
+        dovecot.host, dovecot.port, "starttls", dovecot.username, dovecot.password,
+        ca_file=dovecot.ca_file,
+    ) as box:  # fmt: skip
+        assert box._imap._starttls_done
+        assert box.select("INBOX").exists == 0
+    with pytest.raises(MailboxError, match="ca_file"):
+        ImapMailbox(dovecot.host, dovecot.port, "starttls", dovecot.username, dovecot.password)
+
+
 def test_tls_to_a_plain_port_fails_cleanly(dovecot: Dovecot) -> None:
     with pytest.raises(MailboxError, match=r"TLS|connection"):
         ImapMailbox(dovecot.host, dovecot.port, "tls", dovecot.username, "x", timeout=5)

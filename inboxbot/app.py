@@ -68,6 +68,7 @@ def open_sender(config: Config) -> Any:
         password,
         timeout=s.timeout,
         ca_file=s.ca_file,
+        retries=s.retries,
     )
 
 

@@ -59,6 +59,7 @@ class ServerSettings:
     password: Secret | None
     ca_file: str | None = None
     timeout: float = 30.0
+    retries: int = 5  # SMTP only: attempts after a temporary failure, with backoff
 
 
 @dataclass(frozen=True)
@@ -344,6 +345,11 @@ def _server(section: _Section, kind: str) -> dict[str, Any]:
     if ca_file is not None and not Path(ca_file).is_file():
         section.fail("ca_file", f"{ca_file!r} does not exist; give the path of a PEM CA file")
     timeout = section.get("timeout", float, 30.0)
+    values: dict[str, Any] = {}
+    if kind == "smtp":
+        values["retries"] = section.get("retries", int, 5)
+        if not 0 <= values["retries"] <= 20:
+            section.fail("retries", "must be between 0 and 20")
     password = _secret(section, required=kind == "imap" or bool(username))
     return {
         "host": host,
@@ -353,6 +359,7 @@ def _server(section: _Section, kind: str) -> dict[str, Any]:
         "password": password,
         "ca_file": ca_file,
         "timeout": timeout,
+        **values,
     }
 
 

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
@@ -70,6 +71,7 @@ def serve(
     once: bool = False,
     dry_run: bool = False,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], datetime] | None = None,
 ) -> None:
     from inboxbot.app import build_engine, open_imap, open_sender, open_store, utc_now
 
@@ -99,7 +101,7 @@ def serve(
                     lifecycle,
                     once=once,
                     dry_run=dry_run,
-                    clock=utc_now,
+                    clock=clock or utc_now,
                 )
                 backoff.reset()
                 if once:

@@ -101,37 +101,39 @@ class ReplyLimiter:
     """DESIGN.md section 5: one auto-reply per sender per `per_sender`, `max_per_hour` in all.
 
     `store` needs last_reply(address) and replies_since(when): the state store in a real run,
-    MemoryReplies in `simulate`.
+    NoHistory in `simulate`. Replies granted in the batch being planned count too, since
+    they are sent only after the whole batch is planned.
     """
 
     def __init__(self, store: Any, config: Config) -> None:
         self.store, self.settings = store, config.autoreply
+        self.granted: dict[str, datetime] = {}
+
+    def start_batch(self) -> None:
+        self.granted.clear()
 
     def check(self, address: str, now: datetime) -> str | None:
         if not address:
             return "no address to reply to"
-        last = self.store.last_reply(address)
+        last = self.granted.get(address) or self.store.last_reply(address)
         if last is not None and now - last < self.settings.per_sender:
             return f"{address} was already answered at {last:%Y-%m-%d %H:%M} (per_sender)"
-        if self.store.replies_since(now - timedelta(hours=1)) >= self.settings.max_per_hour:
+        sent = self.store.replies_since(now - timedelta(hours=1)) + len(self.granted)
+        if sent >= self.settings.max_per_hour:
             return f"max_per_hour ({self.settings.max_per_hour}) reached"
+        self.granted[address] = now
         return None
 
 
-class MemoryReplies:
-    """The limiter's memory for offline runs, so `simulate` shows the limits a run would hit."""
-
-    def __init__(self) -> None:
-        self.sent: dict[str, datetime] = {}
+class NoHistory:
+    """The limiter's store for offline runs: no earlier replies; the limiter's own grants make
+    `simulate` show the limits a run over the same mail would hit."""
 
     def last_reply(self, address: str) -> datetime | None:
-        return self.sent.get(address)
+        return None
 
     def replies_since(self, when: datetime) -> int:
-        return sum(1 for t in self.sent.values() if t >= when)
-
-    def record_reply(self, address: str, when: datetime) -> None:
-        self.sent[address] = when
+        return 0
 
 
 def plan_message(
@@ -230,6 +232,7 @@ class Executor:
         now = self.clock()
         headers_only = not self.engine.needs_text
         self._last_triage = {}
+        self.limiter.start_batch()
         outcomes = []
         work = _Work()
         for fetched in batch:
@@ -285,8 +288,12 @@ class Executor:
                     continue
             pending.append((outcome, action, message, key))
         self.store.flush()  # the intent is durable before anything leaves
+        smtp_down = False
         for outcome, action, message, key in pending:
-            self._send_one(outcome, action, message, key, work)
+            if smtp_down:  # the server is away: keep the rest for the next pass, in order
+                work.deferred.append(outcome.uid)
+                continue
+            smtp_down = not self._send_one(outcome, action, message, key, work)
 
     def _compose(
         self, outcome: Outcome, triage: Triage, action: Action, now: datetime
@@ -302,7 +309,8 @@ class Executor:
 
     def _send_one(
         self, outcome: Outcome, action: Action, message: EmailMessage, key: str, work: _Work
-    ) -> None:
+    ) -> bool:
+        """Send one message; False when the server failed temporarily (retry next pass)."""
         assert self.sender is not None, "outgoing actions need [smtp]"
         envelope = self.engine.config.autoreply.envelope_sender
         try:
@@ -317,12 +325,10 @@ class Executor:
                 )
                 self.store.outbox_set_state(key, "failed")
                 outcome.keywords.append("\\Flagged")
-            else:
-                log.warning(
-                    "uid %s: %s not sent yet (%s); will retry", outcome.uid, action.type, error
-                )
-                work.deferred.append(outcome.uid)
-            return
+                return True
+            log.warning("uid %s: %s not sent yet (%s); will retry", outcome.uid, action.type, error)
+            work.deferred.append(outcome.uid)
+            return False
         self.store.outbox_set_state(key, "sent")
         if action.type != "forward":
             self.store.record_reply(_recipients(message)[0], self.clock())
@@ -337,6 +343,7 @@ class Executor:
         self._mark_sent(outcome, action.type, key)
         if action.type != "forward":
             self.mailbox.append(self.engine.config.folders.sent, bytes(message), ["\\Seen"])
+        return True
 
     def _resume_marks(self, outcome: Outcome) -> None:
         """A reply sent before a crash, whose mark never reached the server: mark it now.

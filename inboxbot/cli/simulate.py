@@ -13,7 +13,7 @@ from inboxbot.core.message import Message, parse_message
 from inboxbot.core.plan import Action
 from inboxbot.core.triage import Triage
 from inboxbot.errors import InboxbotError
-from inboxbot.service import Engine, MemoryReplies, ReplyLimiter, plan_message
+from inboxbot.service import Engine, NoHistory, ReplyLimiter, plan_message
 
 
 def read_sources(paths: list[Path]) -> Iterator[tuple[str, bytes]]:
@@ -117,14 +117,11 @@ def _due(engine: Engine, action: Action, triage: Triage, now: datetime, promised
 def simulate(
     config: Config, engine: Engine, sources: Iterator[tuple[str, bytes]], now: datetime
 ) -> list[dict[str, Any]]:
-    limiter = ReplyLimiter(MemoryReplies(), config)
+    limiter = ReplyLimiter(NoHistory(), config)
     results = []
     for source, raw in sources:
         message = parse_message(raw)
         triage, plan = plan_message(engine, message, now, limiter)
-        for action in plan.active:
-            if action.type in ("reply", "redirect") and message.reply_address:
-                limiter.store.record_reply(message.reply_address.addr, now)
         results.append(describe(engine, source, message, triage, plan.actions, plan.matched, now))
     return results
 

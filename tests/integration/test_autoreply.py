@@ -42,7 +42,8 @@ def test_swedish_mail_gets_a_swedish_reply(shop) -> None:
         customer_mail(
             "karin@kund.example",
             "Fråga om leverans",
-            "Hej! Jag beställde en vas förra veckan och undrar när den kommer fram. Tack på förhand!",
+            "Hej! Jag beställde en vas förra veckan och undrar när den kommer fram. "
+            "Tack på förhand!",
         ),
     )
 

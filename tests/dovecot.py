@@ -6,6 +6,9 @@ mailbox starts empty and nothing leaks between tests. Users come from a passwd-f
 batches of 400 (see _grow_pool), so a new test costs no restart: a session start is about
 0.1 s, a user about 1 ms.
 
+The server listens on `port` (plain, STARTTLS offered) and `tls_port` (implicit TLS) with a
+self-signed certificate for 127.0.0.1/localhost that tests pass as `ca_file`.
+
 Timing: IDLE notifications come from inotify on the Maildir plus Dovecot's notify delay, so
 another client's APPEND reaches an idling client after roughly 0.5 s.
 """

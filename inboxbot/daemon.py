@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -146,12 +146,29 @@ def _watch(
     while not lifecycle.stopping:
         lifecycle.busy = True
         outcomes = run_pass(engine, mailbox, executor, store, progress=progress)
+        if not dry_run:
+            _prune_daily(engine.config, store, clock())
         lifecycle.busy = False
         if dry_run:
             report_dry_run(outcomes)
         if once or lifecycle.stopping:
             return
         mailbox.wait(IDLE_SLICE)
+
+
+_last_prune: list[datetime] = []
+
+
+def _prune_daily(config: Config, store: Any, now: datetime) -> None:
+    """Keeps the state file small after a year of mail; once a day is plenty."""
+    if _last_prune and now - _last_prune[0] < timedelta(days=1):
+        return
+    keep = max(timedelta(days=config.triage.history_days), config.autoreply.per_sender * 2)
+    removed = store.prune(now, keep)
+    store.flush()
+    _last_prune[:] = [now]
+    if any(removed.values()):
+        log.info("pruned state: %s", removed)
 
 
 def report_dry_run(outcomes: list[Outcome]) -> None:

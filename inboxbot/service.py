@@ -364,7 +364,7 @@ class Executor:
         if mark:
             outcome.keywords.append(mark)
             self.mailbox.add_keywords([outcome.uid], [mark])
-        self.store.outbox_set_state(key, "marked")
+        self.store.outbox_set_state(key, "done")
 
     def _apply(self, work: _Work, outcomes: list[Outcome]) -> None:
         deferred = set(work.deferred)
@@ -387,12 +387,29 @@ class Executor:
         self.deferred.update(deferred)
 
     def _record(self, outcomes: list[Outcome], now: datetime) -> None:
+        """Customer history (for `sender = new|repeat`) and the complaint log (for `stats`)."""
         for outcome in outcomes:
             message, facts = outcome.message, outcome.facts
-            if message is None or message.sender is None or (facts and facts.automated):
+            triage = self._last_triage.get(outcome.uid)
+            if message is None or message.sender is None or facts is None or facts.automated:
                 continue
-            complaint = bool(facts and facts.complaint)
-            self.store.record_message(message.sender.addr, now, message.message_id, complaint)
+            verdict = triage.verdict if triage else None
+            categories = tuple(verdict.categories) if verdict is not None else ()
+            address = message.sender.addr
+            self.store.record_message(address, now, message.message_id, facts.complaint, categories)
+            if facts.complaint:
+                self.store.log_complaint(
+                    {
+                        "at": now,
+                        "customer": address,
+                        "message_id": message.message_id,
+                        "language": facts.language,
+                        "categories": list(categories),
+                        "cues": {k: list(v) for k, v in facts.cues.items()},
+                        "urgent": facts.urgent,
+                        "folder": outcome.folder,
+                    }
+                )
         self.store.flush()
 
 

@@ -79,6 +79,7 @@ class ImapMailbox:
         # servers that advertise an extension they implement badly, and for tests.
         self._use_move = use_move
         self._use_idle = use_idle
+        self._idling = False
         self._selected: str | None = None
         self._delimiter: str | None = None
         self._client: IMAPClient | None = None
@@ -124,6 +125,10 @@ class ImapMailbox:
     def close(self) -> None:
         client, self._client = self._client, None
         if client is None:
+            return
+        if self._idling:  # interrupted mid-IDLE (e.g. SIGTERM): just hang up
+            with contextlib.suppress(Exception):
+                client.shutdown()
             return
         try:
             client.logout()
@@ -345,9 +350,11 @@ class ImapMailbox:
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             self._imap.idle()
+            self._idling = True  # until DONE: a LOGOUT now would wait for a reply never sent
             changed = self._idle_round(min(remaining, self._idle_renew))
             # DONE also surfaces a dropped connection: idle_check swallows EOF, this does not.
             _text_reply, responses = self._imap.idle_done()
+            self._idling = False
             self._take_new_mail()
             if changed or _has_change(responses):
                 return True

@@ -111,6 +111,18 @@ class SmtpSender:
                 raise SendError("SMTP sender is closed", permanent=False)
             self._send_with_retries(message, envelope_from, list(recipients))
 
+    def check(self) -> None:
+        """Connect, say EHLO, upgrade and log in, as `inboxbot check` reports; SendError if not."""
+        with self._lock:
+            try:
+                self._loop.run_until_complete(self._ensure_connected())
+            except Exception as exc:
+                self._smtp.close()
+                failure = _classify(exc)
+                raise SendError(
+                    f"SMTP {self.host}:{self.port}: {failure.reason}", permanent=failure.permanent
+                ) from None
+
     def close(self) -> None:
         """Say QUIT when connected, then release the loop; safe to call twice."""
         with self._lock:

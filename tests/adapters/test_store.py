@@ -1,0 +1,416 @@
+"""StateStore: durability (atomic snapshot + journal), single-instance lock, API, pruning, speed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from tinydb import TinyDB
+
+from inboxbot.adapters import store as store_module
+from inboxbot.adapters.store import StateStore
+from inboxbot.errors import StoreError
+
+REPO = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "state.json"
+
+
+def child(code: str) -> subprocess.Popen[str]:
+    """A separate Python process (a second inboxbot, as far as the lock is concerned)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True,
+        env=env,
+    )  # fmt: skip
+
+
+# -- persistence and API ----------------------------------------------------------------------
+
+
+def test_everything_survives_close_and_reopen(path: Path) -> None:
+    with StateStore(path) as store:
+        store.set_watermark("INBOX", 17, 4711)
+        store.outbox_add("<a@x>:reply", {"uid": 1, "to": ["a@x.test"], "created": T0})
+        store.record_reply("A@X.test", T0)
+        store.record_message("a@x.test", T0, "<a@x>", True, ["complaint", "urgent"])
+        store.log_complaint({"at": T0, "message_id": "<a@x>", "from": "a@x.test"})
+        rid = store.add_reminder({"due": T0 + timedelta(hours=8), "message_id": "<a@x>"})
+    with StateStore(path) as store:
+        assert store.watermark("INBOX") == (17, 4711)
+        assert store.watermark("Other") is None
+        entry = store.outbox_get("<a@x>:reply")
+        assert entry is not None
+        assert entry["state"] == "intent" and entry["to"] == ["a@x.test"]
+        assert entry["created"] == T0
+        assert store.last_reply("a@x.test") == T0
+        [seen] = store.history("a@X.TEST")
+        assert seen["categories"] == ["complaint", "urgent"] and seen["at"] == T0
+        assert store.complaints()[0]["from"] == "a@x.test"
+        assert store.reminders("pending")[0]["id"] == rid
+        assert store.reminders("pending")[0]["due"] == T0 + timedelta(hours=8)
+
+
+def test_file_is_a_tinydb_database_with_mode_0600(path: Path) -> None:
+    with StateStore(path) as store:
+        store.record_message("a@x.test", T0, "<1@x>", False)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert len(TinyDB(path).table("history")) == 1
+
+
+def test_flush_is_free_when_nothing_changed(path: Path) -> None:
+    with StateStore(path) as store:
+        store.set_watermark("INBOX", 1, 10)
+        assert store.flush() is True
+        before = (path.stat().st_mtime_ns, path.with_name("state.json.journal").stat().st_size)
+        store.set_watermark("INBOX", 1, 10)  # same value: not a change
+        assert store.flush() is False
+        after = (path.stat().st_mtime_ns, path.with_name("state.json.journal").stat().st_size)
+        assert before == after
+
+
+def test_unflushed_changes_are_not_on_disk(path: Path) -> None:
+    store = StateStore(path)
+    store.set_watermark("INBOX", 1, 10)
+    store.flush()
+    store.set_watermark("INBOX", 1, 99)
+    # Read what a crash right now would leave, without the lock (a copy of the files).
+    copy = path.with_name("copy.json")
+    copy.write_bytes(path.read_bytes())
+    path.with_name("copy.json.journal").write_bytes(
+        path.with_name("state.json.journal").read_bytes()
+    )
+    store.close()
+    with StateStore(copy) as crashed:
+        assert crashed.watermark("INBOX") == (1, 10)
+
+
+def test_naive_datetimes_and_unserialisable_values_are_refused(path: Path) -> None:
+    with StateStore(path) as store:
+        with pytest.raises(ValueError, match="aware"):
+            store.record_reply("a@x.test", datetime(2026, 1, 1))
+        with pytest.raises(ValueError, match="JSON"):
+            store.outbox_add("k", {"raw": object()})
+        assert store.outbox_get("k") is None
+
+
+# -- atomicity --------------------------------------------------------------------------------
+
+
+def test_snapshot_goes_through_temp_file_and_rename(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    renames: list[tuple[str, str]] = []
+    real_replace = os.replace
+
+    def spy(src: str, dst: str) -> None:
+        renames.append((str(src), str(dst)))
+        assert json.loads(Path(src).read_bytes())  # complete before it becomes the state file
+        real_replace(src, dst)
+
+    monkeypatch.setattr(store_module.os, "replace", spy)
+    with StateStore(path) as store:
+        store.record_message("a@x.test", T0, "<1@x>", False)
+        store.flush()
+    assert renames and all(dst == str(path) for _, dst in renames)
+    assert all(Path(src).parent == path.parent and src.endswith(".tmp") for src, _ in renames)
+
+
+def test_crash_before_rename_leaves_old_state_intact(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with StateStore(path) as store:
+        store.set_watermark("INBOX", 1, 10)
+    good = path.read_bytes()
+
+    def power_cut(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    store = StateStore(path)
+    store.set_watermark("INBOX", 1, 20)
+    store.prune(T0, timedelta(days=1))  # forces a full rewrite at the next flush
+    store.record_message("a@x.test", T0 - timedelta(days=9), "<1@x>", False)
+    store.prune(T0, timedelta(days=1))
+    monkeypatch.setattr(store_module.os, "replace", power_cut)
+    with pytest.raises(StoreError, match="No space left"):
+        store.flush()
+    assert path.read_bytes() == good
+    assert list(path.parent.glob("*.tmp")) == []
+    monkeypatch.undo()
+    store.close()
+
+
+WRITER = """
+import sys
+from datetime import datetime, timedelta, UTC
+from inboxbot.adapters.store import StateStore
+store = StateStore(sys.argv[1] if len(sys.argv) > 1 else {path!r})
+t0 = datetime(2026, 1, 1, tzinfo=UTC)
+n = {start}
+while True:
+    for _ in range(50):
+        store.record_message(f"c{{n}}@x.test", t0 + timedelta(seconds=n), f"<{{n}}@x>", False)
+        n += 1
+    store.set_watermark("INBOX", 1, n)
+    if n % 2000 == 0:
+        store.prune(t0 + timedelta(seconds=n), timedelta(days=365))  # snapshot path too
+        store.record_message("x@x.test", t0, "<old@x>", False)
+        store.prune(t0 + timedelta(days=400), timedelta(days=365))
+    store.flush()
+    print(n, flush=True)
+"""
+
+
+def test_sigkill_at_random_moments_never_loses_a_flush(path: Path) -> None:
+    acknowledged = 0
+    for round_ in range(4):
+        proc = child(WRITER.format(path=str(path), start=acknowledged))
+        assert proc.stdout is not None
+        # Let it flush a while, then kill it in the middle of whatever it is doing.
+        deadline = time.monotonic() + 0.3 + 0.15 * round_
+        last = acknowledged
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            last = int(line)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        json.loads(path.read_bytes())  # the state file itself is always whole JSON
+        with StateStore(path) as store:  # the lock died with the process
+            mark = store.watermark("INBOX")
+            assert mark is not None and mark[1] >= last  # every acknowledged flush is there
+            acknowledged = mark[1]
+            assert store.is_known(f"c{acknowledged - 1}@x.test")
+        assert list(path.parent.glob(".*.tmp")) == []  # stale temp files cleaned on open
+    assert acknowledged > 0
+
+
+# -- lock ------------------------------------------------------------------------------------
+
+
+def test_second_process_is_refused_with_pid_and_fix(path: Path) -> None:
+    holder = child(
+        "import sys\nfrom inboxbot.adapters.store import StateStore\n"
+        f"s = StateStore({str(path)!r})\nprint('ready', flush=True)\nsys.stdin.readline()\n"
+        "s.close()\n"
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline().strip() == "ready"
+    try:
+        with pytest.raises(StoreError) as info:
+            StateStore(path)
+        message = str(info.value)
+        assert f"pid {holder.pid}" in message
+        assert str(path) in message and "[paths].state" in message
+    finally:
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(10)
+    with StateStore(path) as store:  # free again once the holder is gone
+        store.set_watermark("INBOX", 1, 1)
+
+
+def test_lock_is_per_open_not_per_process(path: Path) -> None:
+    with StateStore(path), pytest.raises(StoreError, match="in use"):
+        StateStore(path)
+
+
+# -- corruption -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b"[1, 2]", b'{"history": [1]}', b'{"history": {"1": {"at": 1}}}'],
+)
+def test_corrupt_state_file_names_file_and_fix(path: Path, content: bytes) -> None:
+    path.write_bytes(content)
+    with pytest.raises(StoreError) as info:
+        StateStore(path)
+    assert str(path) in str(info.value)
+    assert "move it aside" in str(info.value)
+    with StateStore(path.with_name("other.json")):
+        pass  # the failed open released its lock on the other file too; nothing leaked
+    path.unlink()
+    with StateStore(path):  # and this file's lock was released by the failed open
+        pass
+
+
+def test_empty_file_is_a_new_state(path: Path) -> None:
+    path.touch()
+    with StateStore(path) as store:
+        assert store.watermark("INBOX") is None
+
+
+def test_torn_journal_tail_is_ignored_but_broken_middle_is_not(path: Path) -> None:
+    with StateStore(path) as store:
+        store.set_watermark("INBOX", 1, 1)
+    journal = path.with_name("state.json.journal")
+    journal.write_bytes(
+        b'[["watermarks","1",{"folder":"INBOX","uidvalidity":1,"last_uid":5}]]\n[["wat'
+    )
+    with StateStore(path) as store:
+        assert store.watermark("INBOX") == (1, 5)
+    journal.write_bytes(b'garbage\n[["watermarks","1",null]]\n')
+    with pytest.raises(StoreError, match="journal"):
+        StateStore(path)
+
+
+# -- outbox ----------------------------------------------------------------------------------
+
+
+def test_outbox_is_exactly_once_and_ordered(path: Path) -> None:
+    with StateStore(path) as store:
+        for key in ("c", "a", "b", "d"):
+            assert store.outbox_add(key, {"to": [f"{key}@x.test"]})
+        assert store.outbox_add("a", {"to": ["other@x.test"]}) is False
+        assert store.outbox_get("a") == {**store.outbox_get("a"), "to": ["a@x.test"]}  # type: ignore[dict-item]
+        store.outbox_set_state("a", "sent")
+        store.outbox_set_state("b", "done")
+        store.outbox_set_state("d", "failed")
+        pending = store.outbox_pending()
+        assert [(e["key"], e["state"]) for e in pending] == [("c", "intent"), ("a", "sent")]
+        with pytest.raises(ValueError):
+            store.outbox_set_state("c", "shipped")
+        with pytest.raises(KeyError):
+            store.outbox_set_state("zzz", "done")
+    with StateStore(path) as store:
+        assert [e["key"] for e in store.outbox_pending()] == ["c", "a"]
+
+
+# -- limiter, history, complaints, reminders ---------------------------------------------------
+
+
+def test_reply_limiter(path: Path) -> None:
+    with StateStore(path) as store:
+        for minutes in (0, 10, 30, 70, 90):
+            store.record_reply(f"c{minutes}@x.test", T0 + timedelta(minutes=minutes))
+        store.record_reply("c0@x.test", T0 + timedelta(minutes=5))  # out of order on purpose
+        now = T0 + timedelta(minutes=100)
+        assert store.replies_since(now - timedelta(hours=1)) == 2  # 70 and 90
+        assert store.replies_since(T0) == 6
+        assert store.last_reply("C0@x.test") == T0 + timedelta(minutes=5)
+        assert store.last_reply("nobody@x.test") is None
+
+
+def test_history_and_complaint_count(path: Path) -> None:
+    with StateStore(path) as store:
+        store.record_message("a@x.test", T0 + timedelta(days=2), "<2@x>", True)
+        store.record_message("a@x.test", T0, "<1@x>", True)
+        store.record_message("a@x.test", T0 + timedelta(days=9), "<3@x>", False)
+        assert [h["message_id"] for h in store.history("a@x.test")] == ["<1@x>", "<2@x>", "<3@x>"]
+        assert store.complaint_count("a@x.test", T0 + timedelta(days=1)) == 1
+        assert store.complaint_count("a@x.test", T0) == 2
+        assert store.is_known("A@x.test") and not store.is_known("b@x.test")
+
+
+def test_complaint_log_and_reminders(path: Path) -> None:
+    with StateStore(path) as store:
+        store.log_complaint({"at": T0 + timedelta(days=1), "message_id": "<2@x>"})
+        store.log_complaint({"at": T0, "message_id": "<1@x>", "answered_at": None})
+        assert store.update_complaint("<1@x>", answered_at=T0 + timedelta(hours=3))
+        assert not store.update_complaint("<nope@x>", answered_at=T0)
+        assert [c["message_id"] for c in store.complaints()] == ["<1@x>", "<2@x>"]
+        assert [c["message_id"] for c in store.complaints(T0 + timedelta(hours=1))] == ["<2@x>"]
+        assert store.complaints()[0]["answered_at"] == T0 + timedelta(hours=3)
+        with pytest.raises(ValueError):
+            store.log_complaint({"message_id": "<3@x>"})
+
+        late = store.add_reminder({"due": T0 + timedelta(hours=9), "to": "staff"})
+        early = store.add_reminder({"due": T0 + timedelta(hours=1), "to": "customer"})
+        assert [r["id"] for r in store.reminders()] == [early, late]
+        assert store.update_reminder(early, state="done")
+        assert [r["id"] for r in store.reminders("pending")] == [late]
+        assert not store.update_reminder(999, state="done")
+
+
+# -- pruning and size ------------------------------------------------------------------------
+
+
+def test_prune_keeps_what_is_live(path: Path) -> None:
+    old, now = T0, T0 + timedelta(days=200)
+    with StateStore(path) as store:
+        store.record_message("old@x.test", old, "<o@x>", False)
+        store.record_reply("old@x.test", old)
+        store.outbox_add("old-done", {"created": old})
+        store.outbox_set_state("old-done", "done")
+        store.outbox_add("old-pending", {"created": old})
+        done = store.add_reminder({"due": old, "state": "done"})
+        open_ = store.add_reminder({"due": old})
+        store.record_message("new@x.test", now, "<n@x>", False)
+        removed = store.prune(now, timedelta(days=90))
+        assert removed["history"] == 1 and removed["replies"] == 1
+        assert not store.is_known("old@x.test") and store.is_known("new@x.test")
+        assert store.last_reply("old@x.test") is None
+        assert store.outbox_get("old-done") is None
+        assert store.outbox_get("old-pending") is not None  # pending work is never forgotten
+        assert [r["id"] for r in store.reminders()] == [open_]
+        new_id = store.add_reminder({"due": now})
+        assert new_id > max(done, open_)  # ids are never reused
+    with StateStore(path) as store:
+        assert store.add_reminder({"due": now}) > new_id
+
+
+def test_ten_thousand_records_and_one_flush_are_fast(path: Path) -> None:
+    with StateStore(path) as store:
+        started = time.perf_counter()
+        for n in range(10_000):
+            when = T0 + timedelta(seconds=30 * n)
+            store.record_message(f"c{n % 3000}@x.test", when, f"<{n}@x.test>", n % 10 == 0)
+            store.record_reply(f"c{n % 3000}@x.test", when)
+        recorded = time.perf_counter() - started
+        store.flush()
+        total = time.perf_counter() - started
+    print(f"\n10k record_message+record_reply: {recorded:.3f}s, with flush {total:.3f}s")
+    assert recorded < 0.5
+    assert total < 1.0
+
+
+def test_a_year_at_500_messages_a_day_stays_under_20_mb(path: Path) -> None:
+    started = time.perf_counter()
+    store = StateStore(path)
+    largest = 0
+    for day in range(365):
+        for i in range(500):
+            n = day * 500 + i
+            when = T0 + timedelta(days=day, seconds=150 * i)
+            sender, mid = f"customer{n % 40_000}@example{n % 97}.test", f"<{n}@mail.example.test>"
+            complaint = n % 10 == 0
+            store.record_message(sender, when, mid, complaint, ["complaint"] if complaint else ())
+            if n % 2 == 0:  # half the mail gets an acknowledgement, through the outbox
+                key = f"{mid}:reply"
+                store.outbox_add(key, {"uid": n, "type": "reply", "to": [sender], "created": when})
+                store.outbox_set_state(key, "sent")
+                store.record_reply(sender, when)
+                store.outbox_set_state(key, "done")
+            if complaint:
+                store.log_complaint(
+                    {"at": when, "message_id": mid, "from": sender, "urgent": False}
+                )
+                rid = store.add_reminder({"due": when + timedelta(hours=8), "message_id": mid})
+                store.update_reminder(rid, state="done")
+        if day % 7 == 6:  # weekly maintenance; flushes batched to the same point
+            store.prune(when, timedelta(days=90))
+            store.flush()
+            largest = max(largest, path.stat().st_size)
+    store.close()
+    size = path.stat().st_size
+    elapsed = time.perf_counter() - started
+    print(f"\na year of mail: {size / 1e6:.1f} MB (largest {largest / 1e6:.1f} MB), {elapsed:.1f}s")
+    assert max(size, largest) < 20_000_000
+    with StateStore(path) as store:
+        assert store.is_known(
+            f"customer{(365 * 500 - 1) % 40_000}@example{(365 * 500 - 1) % 97}.test"
+        )
+        assert len(store.complaints()) == 365 * 50  # a year of complaints is kept for stats

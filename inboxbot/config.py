@@ -6,6 +6,7 @@ typo must never silently disable a feature.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
@@ -224,6 +225,9 @@ class _Section:
         self.used.add(key)
         if key not in self.data:
             if required:
+                near = difflib.get_close_matches(key, [k for k in self.data if k != key], 1, 0.8)
+                if near:
+                    self.fail(near[0], f"is not a known key; did you mean {key}?")
                 self.fail(key, f"is missing; add it{hint}")
             return default
         value = self.data[key]
@@ -342,6 +346,8 @@ def _server(section: _Section, kind: str) -> dict[str, Any]:
         )
     username = section.get("username", str, "", required=(kind == "imap"))
     ca_file = section.get("ca_file", str, None)
+    if ca_file is not None:
+        ca_file = str(section.file.parent / ca_file)  # relative to config.toml, like all paths
     if ca_file is not None and not Path(ca_file).is_file():
         section.fail("ca_file", f"{ca_file!r} does not exist; give the path of a PEM CA file")
     timeout = section.get("timeout", float, 30.0)

@@ -32,6 +32,7 @@ def edit(path: Path, change: Callable[[Any], str]) -> str:
 
 
 def write_atomically(path: Path, text: str, *, backup: str | None = None) -> None:
+    path = Path(os.path.realpath(path))  # edit the file a symlink points at, keep the link
     if backup is not None:
         backup_path = path.with_name(path.name + ".bak")
         backup_path.write_text(backup, encoding="utf-8")
@@ -62,7 +63,8 @@ def edit_list(path: Path, section: str, key: str, value: str, *, add: bool) -> s
         if values is None:
             values = tomlkit.array()
             table[key] = values
-        present = value in [str(v) for v in values]
+        existing = [str(v).lower() for v in values]
+        present = value.lower() in existing
         if add and present:
             return f"{value} is already in [{section}].{key}"
         if not add and not present:
@@ -70,7 +72,7 @@ def edit_list(path: Path, section: str, key: str, value: str, *, add: bool) -> s
         if add:
             values.append(value)
         else:
-            del values[[str(v) for v in values].index(value)]
+            del values[existing.index(value.lower())]
         return (
             f"{'added' if add else 'removed'} {value} {'to' if add else 'from'} [{section}].{key}"
         )

@@ -194,8 +194,6 @@ def test_write_atomically_creates_private_files(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: write_atomically replaces a symlinked config.toml "
-                   "with a regular file instead of editing the file the link points to")
 def test_symlinked_config_stays_a_symlink(config: Path, tmp_path: Path) -> None:
     link = tmp_path / "link.toml"
     link.symlink_to(config)

@@ -20,6 +20,7 @@ from inboxbot.errors import RuleError
 Predicate = Callable[[Triage], tuple[bool, str]]  # (holds?, the value it looked at)
 ANSWERS: frozenset[str] = frozenset({"reply", "redirect"})
 OUTGOING: frozenset[str] = frozenset({"reply", "redirect", "forward"})
+_RULE_HEADER_RE = re.compile(r"\s*\[\[\s*rule\s*\]\]")
 _KEYWORD_RE = re.compile(r"^\$?[A-Za-z0-9_.\-]+$")
 _SYSTEM_FLAGS = {"seen": "\\Seen", "flagged": "\\Flagged", "answered": "\\Answered"}
 
@@ -144,7 +145,7 @@ def rule_header_lines(text: str) -> tuple[int, ...]:
     return tuple(
         number
         for number, line in enumerate(text.splitlines(), start=1)
-        if line.strip().startswith("[[rule]]")
+        if _RULE_HEADER_RE.match(line)
     )
 
 
@@ -288,6 +289,10 @@ def evaluate(rules: RuleSet, triage: Triage) -> Plan:
         matched.append(rule.name)
         reason = f"rule {rule.name!r} ({rule.where})"
         for kind, args in rule.actions:
+            if _talks_to_sender(kind, args) and triage.automated:
+                why = f"automated mail ({triage.automated}): never answered"
+                actions.append(Action(_action_type(kind), dict(args), reason, why))
+                continue
             skipped = None
             if kind == "move":
                 skipped = f"already moved by {moved_by}" if moved_by else None
@@ -295,8 +300,6 @@ def evaluate(rules: RuleSet, triage: Triage) -> Plan:
             if kind in ANSWERS:
                 skipped = f"already answered by {answered_by}" if answered_by else None
                 answered_by = answered_by or f"rule {rule.name!r}"
-            if skipped is None and _talks_to_sender(kind, args) and triage.automated:
-                skipped = f"automated mail ({triage.automated}): never answered"
             actions.append(Action(_action_type(kind), dict(args), reason, skipped))
         if rule.stop:
             break
@@ -534,7 +537,7 @@ def folder_name(value: Any, ctx: CompileContext) -> str:
         or ".." in folder
         or any(not p for p in parts)
         or any(ord(c) < 32 for c in folder)
-        or folder.lower().startswith(("other users", "shared"))
+        or parts[0].lower() in ("other users", "shared", "shared folders")
     ):
         raise ctx.fail(
             f"{folder!r} is not a folder of this mailbox; use a plain name such as "

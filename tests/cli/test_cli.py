@@ -417,9 +417,6 @@ def test_vip_remove_absent_changes_nothing(shop: Path) -> None:
     assert not (shop / "config.toml.bak").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: vip remove compares with the entry as written in "
-                   "the file; an address written with capitals (listed lower-case by `vip "
-                   "list`) can never be removed")
 def test_vip_remove_entry_written_with_capitals(shop: Path) -> None:
     config = shop / "config.toml"
     config.write_text(config.read_text(encoding="utf-8").replace(

@@ -13,7 +13,7 @@ from typing import Literal
 
 ActionType = Literal["move", "copy", "tag", "flag", "reply", "redirect", "forward", "remind"]
 Channel = Literal["supported", "unsupported"]
-SenderKind = Literal["vip", "new", "repeat"]
+SenderKind = Literal["vip", "new", "known", "repeat"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -441,8 +441,10 @@ def _header(value: Any, ctx: CompileContext, _registry: Registry) -> Predicate:
 def _sender(value: Any, ctx: CompileContext, _registry: Registry) -> Predicate:
     kinds = _as_list(value, ctx, "when.sender")
     for kind in kinds:
-        if kind not in ("vip", "new", "repeat"):
-            raise ctx.fail(f'when.sender must be "vip", "new" or "repeat", got {kind!r}')
+        if kind not in ("vip", "new", "known", "repeat"):
+            raise ctx.fail(
+                f'when.sender must be "vip", "new", "known" or "repeat", got {kind!r}'
+            )
 
     def predicate(triage: Triage) -> tuple[bool, str]:
         return any(triage.sender_is(k) for k in kinds), triage.sender_kind

@@ -138,13 +138,15 @@ class Triage:
             return "vip"
         if self.record.recent_complaints >= self.policy.repeat_complaints:
             return "repeat"
-        return "repeat" if self.record.known else "new"
+        return "known" if self.record.known else "new"
 
     def sender_is(self, kind: str) -> bool:
         if kind == "vip":
             return self.vip
         if kind == "new":
             return not self.record.known
+        if kind == "known":
+            return self.record.known
         if kind == "repeat":
             return self.record.recent_complaints >= self.policy.repeat_complaints
         return False

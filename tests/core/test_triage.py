@@ -194,9 +194,6 @@ def test_vip_is_also_new_when_never_seen() -> None:
     assert t.sender_is("vip") and t.sender_is("new")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: sender_kind says 'repeat' for any known customer, "
-                   "but when.sender = \"repeat\" only holds for chronic complainers, so "
-                   "`rules test` shows saw: repeat next to false")
 def test_known_customer_without_complaints_is_not_called_repeat() -> None:
     t = Triage(mail(), POLICY, NOW, customer=FakeCustomers(CustomerRecord(known=True)))
     assert t.sender_is(t.sender_kind)

@@ -114,6 +114,8 @@ class SmtpSender:
     def check(self) -> None:
         """Connect, say EHLO, upgrade and log in, as `inboxbot check` reports; SendError if not."""
         with self._lock:
+            if self._closed:
+                raise SendError("SMTP sender is closed", permanent=False)
             try:
                 self._loop.run_until_complete(self._ensure_connected())
             except Exception as exc:

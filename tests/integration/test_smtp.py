@@ -255,3 +255,5 @@ def test_closed_sender_refuses(smtp_sink: SmtpSink) -> None:
     sender.close()  # idempotent
     with pytest.raises(SendError):
         sender.send(reply(), envelope_from="", recipients=["c@example.test"])
+    with pytest.raises(SendError):
+        sender.check()

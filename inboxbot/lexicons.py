@@ -21,7 +21,9 @@ SHIPPED_LANGUAGES = ("en", "de", "sv", "et")
 def shipped_texts() -> dict[str, str]:
     """language -> TOML text of the lexicons inside the package (works from a wheel too)."""
     folder = resources.files("inboxbot") / "data" / "lexicons"
-    return {lang: (folder / f"{lang}.toml").read_text(encoding="utf-8") for lang in SHIPPED_LANGUAGES}
+    return {
+        lang: (folder / f"{lang}.toml").read_text(encoding="utf-8") for lang in SHIPPED_LANGUAGES
+    }
 
 
 def load_lexicons(extra_dirs: Iterable[Path] = ()) -> dict[str, Lexicon]:
@@ -51,7 +53,7 @@ def _extension_files(extra_dirs: Iterable[Path]) -> list[Path]:
 
 
 def default_classifier(
-    thresholds: Thresholds = Thresholds(), extra_dirs: Iterable[Path] = ()
+    thresholds: Thresholds | None = None, extra_dirs: Iterable[Path] = ()
 ) -> Classifier:
     """A classifier on the shipped lexicons (plus the shop's, when given)."""
-    return Classifier(load_lexicons(extra_dirs), thresholds)
+    return Classifier(load_lexicons(extra_dirs), thresholds or Thresholds())

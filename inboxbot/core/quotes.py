@@ -77,9 +77,31 @@ _HEADER_LINE = re.compile(
 _HEADER_LOOKAHEAD = 4
 
 
+# Cheap scans (plain literals, so the regex engine skips ahead in C) for the first line that
+# might start quoted text: the lines before it, usually all the customer wrote, are kept without a
+# per-line loop, and the full patterns above only run from there on. Both run on lower-case text.
+_VERB = re.compile(r"wrote|schrieb|skrev|kirjutas")
+_SUSPECT_LINE = re.compile(
+    r"\n[ \t*]*(?:>|--|__|sent\s|get\s|von[\s:]|gesendet|skickat|saadetud|begin\s|anfang\s"
+    r"|from\s*:|från\s*:|saatja\s*:|kellelt\s*:)"
+)
+
+
 def strip_quotes(body: str) -> str:
     """Return the part of `body` the sender wrote themselves: no quoted mail, no signature."""
-    lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    text = body.replace("\r\n", "\n").replace("\r", "\n")
+    lower = "\n" + text.lower()  # one character longer: positions below are shifted by one
+    verb, suspect = _VERB.search(lower), _SUSPECT_LINE.search(lower)
+    first = min(verb.start() - 1 if verb else len(text), suspect.start() if suspect else len(text))
+    # back to the start of that line (and one more: a wrapped attribution starts a line earlier)
+    first = text.rfind("\n", 0, max(0, text.rfind("\n", 0, first))) + 1
+    head, rest = text[:first], text[first:]
+    if not rest:
+        return head.strip()
+    return (head + _strip_lines(rest.split("\n"))).strip()
+
+
+def _strip_lines(lines: list[str]) -> str:
     kept: list[str] = []
     i = 0
     while i < len(lines):
@@ -95,15 +117,20 @@ def strip_quotes(body: str) -> str:
         if not line.lstrip().startswith(">"):
             kept.append(line)
         i += 1
-    return "\n".join(kept).strip()
+    return "\n".join(kept)
 
 
 def _attribution_length(lines: list[str], i: int) -> int:
     """1 or 2 when a reply header starts at line i (2 when wrapped), else 0."""
     line = lines[i]
-    if _ATTRIBUTION.match(line):
+    if _VERB.search(line.lower()) and _ATTRIBUTION.match(line):
         return 1
-    if i + 1 < len(lines) and _ATTRIBUTION_START.match(line) and len(line) < 200:
+    if (
+        i + 1 < len(lines)
+        and len(line) < 200
+        and _VERB.search(lines[i + 1].lower())
+        and _ATTRIBUTION_START.match(line)
+    ):
         joined = f"{line} {lines[i + 1]}"
         if _ATTRIBUTION_END.search(lines[i + 1]) and _ATTRIBUTION.match(joined):
             return 2

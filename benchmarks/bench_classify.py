@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Classifier throughput on one core: messages per second for typical ~2 KB support mails.
+
+    python benchmarks/bench_classify.py [--messages 5000] [--repeat 3]
+
+Messages are built from the labelled evaluation set (eval/classifier/), in all four languages:
+- "reply":  the customer's text, a signature and an earlier mail quoted below it, ~2 KB in all
+            (what a support inbox mostly holds; the quote is stripped before scoring);
+- "fresh":  ~2 KB of customer text with no quote at all (every byte is scored: the worst case).
+Prints msg/s and MB/s per kind (best of --repeat runs, time.perf_counter). Target: >= 5,000 msg/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from itertools import cycle
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from inboxbot.lexicons import default_classifier  # noqa: E402
+
+TARGET_BYTES = 2048
+Mail = tuple[str, str, str]  # subject, body, language
+
+
+def _rows() -> list[dict[str, str]]:
+    rows = []
+    for lang in ("en", "de", "sv", "et"):
+        path = ROOT / "eval" / "classifier" / f"{lang}.jsonl"
+        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return rows
+
+
+def _reply_mails(rows: list[dict[str, str]], count: int) -> list[Mail]:
+    mails = []
+    earlier = cycle(rows[7:] + rows[:7])
+    for row in _take(rows, count):
+        body = row["body"] + "\n-- \nShop customer\n+49 30 1234567\n\n"
+        body += "On Mon, 3 Jun 2024 at 10:00, Support <support@shop.example> wrote:\n"
+        while len(body.encode()) < TARGET_BYTES:
+            body += "".join(f"> {line}\n" for line in next(earlier)["body"].splitlines())
+        mails.append((row["subject"], body, row["language"]))
+    return mails
+
+
+def _fresh_mails(rows: list[dict[str, str]], count: int) -> list[Mail]:
+    mails = []
+    same_language = {lang: [r for r in rows if r["language"] == lang] for lang in
+                     ("en", "de", "sv", "et")}
+    for i, row in enumerate(_take(rows, count)):
+        pool = same_language[row["language"]]
+        body, j = row["body"], i
+        while len(body.encode()) < TARGET_BYTES:
+            j += 1
+            body += "\n" + pool[j % len(pool)]["body"]
+        mails.append((row["subject"], body, row["language"]))
+    return mails
+
+
+def _take(rows: list[dict[str, str]], count: int) -> list[dict[str, str]]:
+    return [row for row, _ in zip(cycle(rows), range(count), strict=False)]
+
+
+def _run(mails: list[Mail], repeat: int) -> float:
+    classify = default_classifier().classify
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for subject, body, language in mails:
+            classify(subject, body, language)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="classifier throughput")
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    rows = _rows()
+    for kind, mails in (("reply", _reply_mails(rows, args.messages)),
+                        ("fresh", _fresh_mails(rows, args.messages))):
+        size = sum(len(s.encode()) + len(b.encode()) for s, b, _ in mails)
+        seconds = _run(mails, args.repeat)
+        print(f"{kind}: {len(mails)} messages, mean {size / len(mails) / 1024:.2f} KB: "
+              f"{len(mails) / seconds:,.0f} msg/s, {size / seconds / 1e6:.1f} MB/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -25,6 +25,9 @@ def build_engine(config: Config, *, with_templates: bool = True) -> Engine:
     if with_templates:
         templates = load_templates(config.paths.replies)
         composer = Composer(config, calendar, templates)
+    from inboxbot.notifier_data import load_catalog
+
+    notifiers = load_catalog(config.channels.notifiers)
     return Engine(
         config,
         rules,
@@ -32,6 +35,7 @@ def build_engine(config: Config, *, with_templates: bool = True) -> Engine:
         composer,
         classifier=build_classifier(config),
         detect_language=detect_language,
+        notifiers=notifiers,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy
 import email.utils
 import hashlib
 from dataclasses import dataclass
@@ -96,5 +97,6 @@ class Composer:
         forward["Auto-Submitted"] = "auto-forwarded"
         who = customer.addr if customer else "unknown sender"
         forward.set_content(f"Forwarded by inboxbot: {who} wrote to an unsupported address.\n")
-        forward.add_attachment(original, maintype="message", subtype="rfc822")
+        # As a message/rfc822 part (never base64, RFC 2046 5.2.1), so mail clients open it.
+        forward.add_attachment(email.message_from_bytes(original, policy=email.policy.default))
         return forward

@@ -46,6 +46,7 @@ class Engine:
     composer: Composer | None
     classifier: Any = None
     detect_language: Callable[[str, str, Sequence[str], str], str] | None = None
+    notifiers: Any = None
 
     @property
     def policy(self) -> TriagePolicy:
@@ -80,6 +81,7 @@ class Engine:
             classifier=self.classifier,
             detect_language=self.detect_language,
             customer=customer or (lambda _a: CustomerRecord()),
+            notifiers=self.notifiers,
         )
 
 
@@ -136,6 +138,18 @@ class NoHistory:
         return 0
 
 
+def with_forward(plan: Plan, config: Config) -> Plan:
+    """[channels].forward = true: a redirected customer's mail also reaches the support address,
+    so nothing is lost and the customer need not write again."""
+    if not config.channels.forward or any(a.type == "forward" for a in plan.actions):
+        return plan
+    redirects = [a for a in plan.actions if a.type == "redirect"]
+    if not redirects:
+        return plan
+    forward = Action("forward", {"to": ""}, "[channels].forward = true", redirects[0].skipped)
+    return replace(plan, actions=(*plan.actions, forward))
+
+
 def plan_message(
     engine: Engine,
     message: Message,
@@ -147,7 +161,7 @@ def plan_message(
 ) -> tuple[Triage, Plan]:
     """The one planning path shared by run, --dry-run, simulate and the demo."""
     triage = engine.triage(message, now, customer)
-    plan = evaluate(engine.rules, triage)
+    plan = with_forward(evaluate(engine.rules, triage), engine.config)
     address = message.reply_address.addr if message.reply_address else ""
     return triage, limit_plan(plan, lambda: limiter.check(address, now), already)
 

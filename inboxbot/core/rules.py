@@ -487,6 +487,26 @@ def _channel(value: Any, ctx: CompileContext, _registry: Registry) -> Predicate:
     return predicate
 
 
+@REGISTRY.condition(
+    "notifier", help='true: any notification robot; "message": one carrying a customer message; '
+    'or a kind ("marketplace", "social", "payment", "shipping")'
+)
+def _notifier(value: Any, ctx: CompileContext, _registry: Registry) -> Predicate:
+    if not isinstance(value, (bool, str)):
+        raise ctx.fail('when.notifier must be true, false, "message" or a kind like "shipping"')
+
+    def predicate(triage: Triage) -> tuple[bool, str]:
+        found = triage.notifier
+        seen = f"{found.name} ({found.kind})" if found else "none"
+        if isinstance(value, bool):
+            return (found is not None) == value, seen
+        if value == "message":
+            return bool(found and found.carries_customer_message), seen
+        return bool(found and found.kind == value), seen
+
+    return predicate
+
+
 @REGISTRY.condition("language", needs_text=True, help='"en", "de", "sv", "et" or a list')
 def _language(value: Any, ctx: CompileContext, _registry: Registry) -> Predicate:
     languages = _as_list(value, ctx, "when.language")

@@ -33,6 +33,16 @@ class ClassifierLike(Protocol):
     def classify(self, subject: str, body: str, language: str) -> Verdict: ...
 
 
+class NotifierLike(Protocol):
+    name: str
+    kind: str
+    carries_customer_message: bool
+
+
+class CatalogLike(Protocol):
+    def match(self, message: Message) -> NotifierLike | None: ...
+
+
 class CalendarLike(Protocol):
     def is_open(self, t: datetime) -> bool: ...
 
@@ -84,10 +94,20 @@ class Triage:
     classifier: ClassifierLike | None = None
     detect_language: Callable[[str, str, Sequence[str], str], str] | None = None
     customer: Callable[[str], CustomerRecord] = field(default=lambda _a: CustomerRecord())
+    notifiers: CatalogLike | None = None
 
     @cached_property
     def automated(self) -> str | None:
-        return automated_reason(self.message, self.policy.all_own)
+        """A notification robot (marketplace, carrier, social network) is a machine too, even
+        when its sender address looks personal: it is never answered."""
+        reason = automated_reason(self.message, self.policy.all_own)
+        if reason is None and self.notifier is not None:
+            reason = f"notification from {self.notifier.name}"
+        return reason
+
+    @cached_property
+    def notifier(self) -> NotifierLike | None:
+        return self.notifiers.match(self.message) if self.notifiers is not None else None
 
     @cached_property
     def sender_address(self) -> str:

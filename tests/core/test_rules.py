@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from types import SimpleNamespace
 
 import pytest
 
@@ -247,6 +248,25 @@ def holds(when: str, t: Triage) -> bool:
     return rule_matches(ruleset.rules[0], t)
 
 
+class _Catalog:
+    """One marketplace robot; `messages` says whether its notice carries a customer message."""
+
+    def __init__(self, messages: bool | None) -> None:
+        self.messages = messages
+
+    def match(self, _message: Message) -> object:
+        if self.messages is None:
+            return None
+        return SimpleNamespace(name="Etsy", kind="marketplace",
+                               carries_customer_message=self.messages)
+
+
+def _notified(messages: bool | None) -> Triage:
+    result = triage()
+    result.notifiers = _Catalog(messages)  # type: ignore[assignment]
+    return result
+
+
 def by_mail(**kwargs: object) -> Callable[[], Triage]:
     return lambda: triage(mail(**kwargs))  # type: ignore[arg-type]
 
@@ -312,6 +332,14 @@ CONDITIONS: list[tuple[str, str, Callable[[], Triage], bool]] = [
      True),
     ("header present via not", 'when.not = { header = { name = "X-Shop-Order" } }',
      by_mail(X_Shop_Order="7"), False),
+    # notifier: a catalog of notification robots
+    ("notifier any", "when.notifier = true", lambda: _notified(True), True),
+    ("notifier none", "when.notifier = true", lambda: _notified(None), False),
+    ("notifier false", "when.notifier = false", lambda: _notified(None), True),
+    ("notifier message", 'when.notifier = "message"', lambda: _notified(True), True),
+    ("notifier no message", 'when.notifier = "message"', lambda: _notified(False), False),
+    ("notifier kind", 'when.notifier = "marketplace"', lambda: _notified(False), True),
+    ("notifier other kind", 'when.notifier = "shipping"', lambda: _notified(False), False),
     # sender
     ("sender vip address", 'when.sender = "vip"', by_mail(sender="anna@bigcustomer.example"),
      True),

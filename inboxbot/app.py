@@ -16,10 +16,12 @@ def utc_now() -> datetime:
 def build_engine(config: Config, *, with_templates: bool = True) -> Engine:
     from inboxbot.composer import Composer
     from inboxbot.core.language import detect_language
+    from inboxbot.plugins import installed, wrap_classifier
     from inboxbot.rulefiles import load_rules
     from inboxbot.templates import load_templates
 
-    rules = load_rules(config.paths.rules, config.folders.roles())
+    registry = installed().registry  # built-ins plus every plugin that loaded
+    rules = load_rules(config.paths.rules, config.folders.roles(), registry)
     calendar = config.hours.calendar()
     composer = None
     if with_templates:
@@ -33,7 +35,7 @@ def build_engine(config: Config, *, with_templates: bool = True) -> Engine:
         rules,
         calendar,
         composer,
-        classifier=build_classifier(config),
+        classifier=wrap_classifier(build_classifier(config), registry),
         detect_language=detect_language,
         notifiers=notifiers,
     )
@@ -91,7 +93,6 @@ def open_store(config: Config) -> Any:
 
 
 def folders_needed(config: Config, engine: Engine) -> list[str]:
-    folders = set(engine.rules.folders_used()) | {config.folders.quarantine}
-    if engine.rules.actions_used() & {"reply", "redirect"}:
-        folders.add(config.folders.sent)
+    # Sent holds copies of our replies and the staff answers that `stats` measures.
+    folders = set(engine.rules.folders_used()) | {config.folders.quarantine, config.folders.sent}
     return sorted(folders)

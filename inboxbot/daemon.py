@@ -135,6 +135,7 @@ def _watch(
     dry_run: bool,
     clock: Callable[[], Any],
 ) -> None:
+    from inboxbot.answers import sync_answers
     from inboxbot.app import folders_needed
 
     if not dry_run:
@@ -145,6 +146,8 @@ def _watch(
     progress = _progress_reporter()
     while not lifecycle.stopping:
         lifecycle.busy = True
+        if not dry_run:  # before the pass: run_pass leaves the watched folder selected for IDLE
+            sync_answers(mailbox, store, engine.config.folders.sent, clock())
         outcomes = run_pass(engine, mailbox, executor, store, progress=progress)
         if not dry_run:
             _prune_daily(engine.config, store, clock())

@@ -400,6 +400,14 @@ class Executor:
             self.mailbox.move(uids, folder)
         self.deferred.update(deferred)
 
+    def _due(self, triage: Triage | None, now: datetime) -> datetime | None:
+        """When the first answer is promised for this message's class (vip, urgent, default)."""
+        if triage is None:
+            return None
+        from inboxbot.composer import promised_time
+
+        return promised_time(self.engine.config, self.engine.calendar, triage, now)
+
     def _record(self, outcomes: list[Outcome], now: datetime) -> None:
         """Customer history (for `sender = new|repeat`) and the complaint log (for `stats`)."""
         for outcome in outcomes:
@@ -422,6 +430,7 @@ class Executor:
                         "cues": {k: list(v) for k, v in facts.cues.items()},
                         "urgent": facts.urgent,
                         "folder": outcome.folder,
+                        "due": self._due(triage, now),
                     }
                 )
         self.store.flush()

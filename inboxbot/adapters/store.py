@@ -637,6 +637,11 @@ class StateStore:
         docs.sort(key=lambda doc: str(doc.get("at", "")))
         return [_decode(doc) for doc in docs]
 
+    def complaint(self, message_id: str) -> Doc | None:
+        """The complaint logged for ``message_id``, or None."""
+        doc_id = self._complaint_ids.get(message_id)
+        return None if doc_id is None else _decode(self._complaints.docs[doc_id])
+
     def update_complaint(self, message_id: str, **fields: Any) -> bool:
         """Change fields of the complaint logged for ``message_id``; False when there is none."""
         doc_id = self._complaint_ids.get(message_id)
@@ -731,3 +736,13 @@ def _older(doc: Doc, key: str, cutoff: str) -> bool:
 def _check_outbox_state(state: object) -> None:
     if state not in OUTBOX_STATES:
         raise ValueError(f"outbox state must be one of {', '.join(OUTBOX_STATES)}, not {state!r}")
+
+
+def read_complaints(path: str | os.PathLike[str]) -> list[Doc]:
+    """The complaint log, read without taking the lock or writing anything, so `inboxbot stats`
+    works while `inboxbot run` holds the state file."""
+    storage = AtomicJSONStorage(path)
+    cache = storage.read() or {}
+    JournalMiddleware(storage)._replay(cache)  # the latest flushes live in the journal
+    docs = cache.get("complaints", {})
+    return sorted((_decode(doc) for doc in docs.values()), key=lambda d: d["at"])

@@ -115,6 +115,28 @@ def simulate(
     run_simulate(load(config), paths, at=at, as_json=json_output)
 
 
+@app.command()
+@errors_to_exit
+def stats(
+    config: ConfigOption = None,
+    since: Annotated[str, typer.Option("--since", help="how far back, e.g. 30d or 12w")] = "30d",
+    json_output: JsonOption = False,
+) -> None:
+    """Complaints per week and category, recurring words, repeat complainers, response times.
+
+    Example: inboxbot stats --since 12w
+    """
+    from inboxbot.cli.stats import show_stats
+    from inboxbot.core.durations import parse_duration
+    from inboxbot.errors import InboxbotError
+
+    try:
+        window = parse_duration(since)
+    except ValueError as error:
+        raise InboxbotError(f"--since {since!r}: {error}") from None
+    show_stats(load(config), window, json_output)
+
+
 def _register_groups() -> None:
     from inboxbot.cli import groups
 

@@ -1,0 +1,57 @@
+"""Complaint statistics: weeks, categories, cues, repeat complainers, response times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from inboxbot.core.hours import BusinessCalendar
+from inboxbot.core.stats import complaint_stats, percentile, week_of
+
+CAL = BusinessCalendar("UTC", {d: "09:00-17:00" for d in ("mon", "tue", "wed", "thu", "fri")})
+MON = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def record(at: datetime, who: str = "a@x.example", *, answered: datetime | None = None,
+           due: datetime | None = None, categories: tuple[str, ...] = ("damaged",)) -> dict:
+    return {"at": at, "customer": who, "categories": list(categories),
+            "cues": {"complaint": ["broken"]}, "answered_at": answered, "due": due}
+
+
+def test_counts_per_week_category_and_repeat_complainers() -> None:
+    rows = [record(MON), record(MON + timedelta(days=1)), record(MON + timedelta(days=7)),
+            record(MON, "b@x.example", categories=("late",))]
+    stats = complaint_stats(rows, CAL, repeat_threshold=3)
+    assert stats.total == 4
+    assert dict(stats.per_week) == {"2026-W48": 3, "2026-W49": 1}
+    assert dict(stats.per_category) == {"damaged": 3, "late": 1}
+    assert dict(stats.top_cues) == {"broken": 4}
+    assert stats.repeat_complainers == (("a@x.example", 3),)
+
+
+def test_first_response_in_business_hours_and_promise_share() -> None:
+    friday_4pm = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
+    rows = [
+        # answered Monday 10:00: 1 h on Friday + 1 h on Monday = 2 business hours, late
+        record(friday_4pm, answered=friday_4pm + timedelta(days=3, hours=-6),
+               due=friday_4pm + timedelta(hours=1)),
+        record(MON, answered=MON + timedelta(hours=1), due=MON + timedelta(hours=2)),
+        record(MON),  # not answered yet
+    ]
+    stats = complaint_stats(rows, CAL)
+    assert stats.answered == 2
+    assert stats.median_first_response == timedelta(hours=1, minutes=30)
+    assert stats.p90_first_response == timedelta(hours=2)
+    assert stats.within_promise == 0.5
+
+
+def test_no_answers_means_no_response_figures() -> None:
+    stats = complaint_stats([record(MON)], CAL)
+    assert stats.median_first_response is None and stats.within_promise is None
+    assert stats.to_json()["median_first_response_hours"] is None
+
+
+def test_percentile_nearest_rank() -> None:
+    values = [timedelta(hours=h) for h in range(1, 11)]
+    assert percentile(values, 0.9) == timedelta(hours=9)
+    assert percentile(values, 0.5) == timedelta(hours=5)
+    assert week_of(MON) == "2026-W48"

@@ -42,11 +42,18 @@ class ConditionSpec:
     help: str
 
 
+Expander = Callable[[Mapping[str, object], Triage], Sequence[tuple[str, Mapping[str, object]]]]
+ClassifierWrapper = Callable[[Any], Any]  # the engine's classifier -> a classifier
+
+
 @dataclass(frozen=True)
 class ActionSpec:
     name: str
     compile: Callable[[Any, CompileContext], tuple[dict[str, object], ...]]
     help: str
+    # A plugin action that depends on the message (tag it with the order numbers it names)
+    # turns into built-in actions at plan time, so the executor and the Plan never change.
+    expand: Expander | None = None
 
 
 @dataclass
@@ -55,6 +62,7 @@ class Registry:
 
     conditions: dict[str, ConditionSpec] = field(default_factory=dict)
     actions: dict[str, ActionSpec] = field(default_factory=dict)
+    classifiers: dict[str, ClassifierWrapper] = field(default_factory=dict)
 
     def condition(
         self, name: str, *, needs_text: bool = False, help: str = ""
@@ -66,16 +74,25 @@ class Registry:
         return register
 
     def action(
-        self, name: str, *, help: str = ""
+        self, name: str, *, help: str = "", expand: Expander | None = None
     ) -> Callable[[Callable[[Any, CompileContext], tuple[dict[str, object], ...]]], Any]:
         def register(fn: Callable[[Any, CompileContext], tuple[dict[str, object], ...]]) -> Any:
-            self.actions[name] = ActionSpec(name, fn, help)
+            self.actions[name] = ActionSpec(name, fn, help, expand)
+            return fn
+
+        return register
+
+    def classifier(self, name: str) -> Callable[[ClassifierWrapper], ClassifierWrapper]:
+        """Register a wrapper around the engine's classifier (it may adjust the verdict)."""
+
+        def register(fn: ClassifierWrapper) -> ClassifierWrapper:
+            self.classifiers[name] = fn
             return fn
 
         return register
 
     def copy(self) -> Registry:
-        return Registry(dict(self.conditions), dict(self.actions))
+        return Registry(dict(self.conditions), dict(self.actions), dict(self.classifiers))
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,7 @@ class Rule:
     conditions: tuple[Condition, ...]
     actions: tuple[tuple[str, Mapping[str, object]], ...]
     stop: bool
+    expanders: Mapping[str, Expander] = field(default_factory=dict)
 
     @property
     def where(self) -> str:
@@ -205,7 +223,12 @@ def compile_rule(
         raise ctx.fail("has no actions; add then.<action> (move, tag, reply...) or stop = true")
     conditions = compile_conditions(when, ctx, registry)
     actions = compile_actions(then, ctx, registry)
-    return Rule(name, file, line, enabled, conditions, actions, stop)
+    expanders = {
+        kind: spec.expand
+        for kind in then
+        if (spec := registry.actions[kind]).expand is not None
+    }
+    return Rule(name, file, line, enabled, conditions, actions, stop, expanders)
 
 
 def compile_conditions(
@@ -288,7 +311,7 @@ def evaluate(rules: RuleSet, triage: Triage) -> Plan:
             continue
         matched.append(rule.name)
         reason = f"rule {rule.name!r} ({rule.where})"
-        for kind, args in rule.actions:
+        for kind, args in expand_actions(rule, triage):
             if _talks_to_sender(kind, args) and triage.automated:
                 why = f"automated mail ({triage.automated}): never answered"
                 actions.append(Action(_action_type(kind), dict(args), reason, why))
@@ -304,6 +327,17 @@ def evaluate(rules: RuleSet, triage: Triage) -> Plan:
         if rule.stop:
             break
     return Plan(tuple(matched), tuple(actions))
+
+
+def expand_actions(rule: Rule, triage: Triage) -> Sequence[tuple[str, Mapping[str, object]]]:
+    """A plugin action with an expander becomes the built-in actions it names for this mail."""
+    if not rule.expanders:
+        return rule.actions
+    actions: list[tuple[str, Mapping[str, object]]] = []
+    for kind, args in rule.actions:
+        expander = rule.expanders.get(kind)
+        actions.extend(expander(args, triage) if expander else [(kind, args)])
+    return actions
 
 
 def _talks_to_sender(kind: str, args: Mapping[str, object]) -> bool:

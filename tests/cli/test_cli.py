@@ -26,8 +26,9 @@ AUTOMATED_DEMO = ("15-newsletter.eml", "16-bounce-mailer-daemon.eml", "17-de-out
                   "18-dhl-shipping-noreply.eml", "19-marketplace-sale-notification.eml")
 MONDAY = "2026-11-23T10:00+01:00"
 FRIDAY_EVENING = "2026-11-27T18:00+01:00"
-DEFAULT_RULES = ["vip", "vip complaints", "unsupported channel", "urgent complaints",
-                 "complaints", "acknowledge"]
+DEFAULT_RULES = ["vip", "vip complaints", "channel notifications", "unsupported channel",
+                 "urgent complaints", "complaints", "angry tone", "chronic complainer",
+                 "acknowledge"]
 
 
 def invoke(args: Sequence[str], env: dict[str, str | None] | None = None) -> Result:
@@ -98,7 +99,9 @@ def test_init_force_overwrites(shop: Path) -> None:
 def test_check_offline_on_a_new_shop(shop: Path) -> None:
     result = run(shop, "check", "--offline")
     assert result.exit_code == 0, result.output
-    assert "ok    rules: 6 enabled of 6" in result.output
+    count = (Path(__file__).resolve().parents[2] / "rules" / "10-default.toml").read_text(
+    ).count("[[rule]]")
+    assert f"ok    rules: {count} enabled of {count}" in result.output
     assert "ok    replies: 4 templates" in result.output
     assert "FAIL" not in result.output
     assert "imap-secret-xyz" not in result.output
@@ -323,7 +326,7 @@ def test_rules_show(shop: Path) -> None:
     assert "Urgent" in result.output
     as_json = json.loads(run(shop, "rules", "show", "acknowledge", "--json").stdout)
     assert as_json["then"] == [{"type": "reply", "template": "ack"}]
-    assert as_json["order"] == 6
+    assert as_json["order"] == DEFAULT_RULES.index("acknowledge") + 1
 
 
 def test_rules_show_unknown(shop: Path) -> None:

@@ -1,16 +1,14 @@
-"""Command groups: rules, vip, hours, replies."""
+"""Command groups: vip, hours, replies; rules (cli/rules.py) and channels (cli/channels.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from inboxbot.cli.common import ConfigOption, JsonOption, errors_to_exit, load, print_json
 from inboxbot.errors import InboxbotError
 
-rules_app = typer.Typer(help="List, inspect and test the rules in rules/.", no_args_is_help=True)
 vip_app = typer.Typer(help="Manage VIP customers ([vip] in config.toml).", no_args_is_help=True)
 hours_app = typer.Typer(
     help="Support hours, holidays and promised answer times.", no_args_is_help=True
@@ -19,132 +17,14 @@ replies_app = typer.Typer(help="Reply templates in replies/.", no_args_is_help=T
 
 
 def register(app: typer.Typer) -> None:
+    from inboxbot.cli.channels import channels_app
+    from inboxbot.cli.rules import rules_app
+
     app.add_typer(rules_app, name="rules")
+    app.add_typer(channels_app, name="channels")
     app.add_typer(vip_app, name="vip")
     app.add_typer(hours_app, name="hours")
     app.add_typer(replies_app, name="replies")
-
-
-# --- rules ----------------------------------------------------------------------------------
-
-
-def _load_rules(config_path: Path | None) -> Any:
-    from inboxbot.rulefiles import load_rules
-
-    config = load(config_path)
-    return config, load_rules(config.paths.rules, config.folders.roles())
-
-
-def _rule_json(rule: Any, order: int) -> dict[str, Any]:
-    return {
-        "order": order,
-        "name": rule.name,
-        "enabled": rule.enabled,
-        "file": rule.where,
-        "when": {c.key: c.value for c in rule.conditions},
-        "then": [{"type": kind, **args} for kind, args in rule.actions],
-        "stop": rule.stop,
-    }
-
-
-@rules_app.command("list")
-@errors_to_exit
-def rules_list(config: ConfigOption = None, json_output: JsonOption = False) -> None:
-    """All rules in the order they apply.  Example: inboxbot rules list --json"""
-    _, ruleset = _load_rules(config)
-    rows = [_rule_json(rule, i + 1) for i, rule in enumerate(ruleset.rules)]
-    if json_output:
-        print_json(rows)
-        return
-    from rich.table import Table
-
-    from inboxbot.cli.common import console
-
-    table = Table()
-    for column in ("#", "name", "enabled", "when", "then", "file"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        when = ", ".join(f"{k}={v}" for k, v in row["when"].items()) or "(always)"
-        then = ", ".join(_describe_action(a) for a in row["then"])
-        table.add_row(
-            str(row["order"]),
-            row["name"],
-            "yes" if row["enabled"] else "no",
-            when,
-            then + (" [stop]" if row["stop"] else ""),
-            row["file"],
-        )
-    console().print(table)
-
-
-def _describe_action(action: dict[str, Any]) -> str:
-    args = " ".join(str(v) for k, v in action.items() if k != "type")
-    return f"{action['type']} {args}".strip()
-
-
-@rules_app.command("show")
-@errors_to_exit
-def rules_show(name: str, config: ConfigOption = None, json_output: JsonOption = False) -> None:
-    """One rule in full.  Example: inboxbot rules show "urgent complaints" """
-    _, ruleset = _load_rules(config)
-    for order, rule in enumerate(ruleset.rules, start=1):
-        if rule.name == name:
-            data = _rule_json(rule, order)
-            if json_output:
-                print_json(data)
-            else:
-                for key, value in data.items():
-                    typer.echo(f"{key}: {value}")
-            return
-    raise InboxbotError(f"no rule named {name!r}; `inboxbot rules list` shows the names")
-
-
-@rules_app.command("test")
-@errors_to_exit
-def rules_test(
-    file: Annotated[Path, typer.Argument(help="an .eml file")],
-    config: ConfigOption = None,
-    at: Annotated[str | None, typer.Option("--at", help="ISO-8601 time to test at")] = None,
-    json_output: JsonOption = False,
-) -> None:
-    """Which rules match a message and why, condition by condition.
-
-    Example: inboxbot rules test complaint.eml --at 2026-11-27T18:00+01:00
-    """
-    from inboxbot.app import build_engine
-    from inboxbot.cli.simulate import parse_at
-    from inboxbot.core.message import parse_message
-    from inboxbot.core.rules import trace_rule
-
-    if not file.is_file():
-        raise InboxbotError(f"{file}: no such file")
-    engine = build_engine(load(config), with_templates=False)
-    triage = engine.triage(parse_message(file.read_bytes()), parse_at(at))
-    traces = [trace_rule(rule, triage) for rule in engine.rules.rules]
-    if json_output:
-        print_json(
-            [
-                {
-                    "rule": t.rule.name,
-                    "matched": t.matched,
-                    "enabled": t.rule.enabled,
-                    "conditions": [
-                        {"condition": c.key, "expects": c.value, "holds": c.holds, "saw": c.seen}
-                        for c in t.conditions
-                    ],
-                }
-                for t in traces
-            ]
-        )
-        return
-    for trace in traces:
-        state = "MATCH" if trace.matched else "no"
-        disabled = " (disabled)" if not trace.rule.enabled else ""
-        typer.echo(f"{state:5} {trace.rule.name}{disabled}  [{trace.rule.where}]")
-        for c in trace.conditions:
-            typer.echo(
-                f"        {'true ' if c.holds else 'false'} {c.key} = {c.value!r} (saw: {c.seen})"
-            )
 
 
 # --- vip ------------------------------------------------------------------------------------

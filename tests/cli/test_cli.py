@@ -309,7 +309,7 @@ def test_rules_list_json(shop: Path) -> None:
                               {"type": "tag", "keyword": "$Urgent"},
                               {"type": "move", "folder": "Urgent"}]
     assert urgent["file"].startswith("rules/10-default.toml:")
-    assert rows[2]["stop"] is True
+    assert rows[DEFAULT_RULES.index("unsupported channel")]["stop"] is True
 
 
 def test_rules_list_table(shop: Path) -> None:

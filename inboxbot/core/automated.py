@@ -148,8 +148,10 @@ def _check_report(ctx: _Context) -> str | None:
     if ctype in _REPORT_PARTS:
         return _REPORT_PARTS[ctype]
     if ctype != "multipart/report":
-        return None
-    # The report-type parameter names the report; Message does not list message/* parts.
+        # A report part wrapped in multipart/mixed by an unusual mail system.
+        parts = [_REPORT_PARTS[p] for p in ctx.msg.part_types if p in _REPORT_PARTS]
+        return parts[0] if parts else None
+    # The report-type parameter names the report (its parts may be stubs when fetched).
     match = _REPORT_TYPE_RE.search(ctx.msg.header("content-type") or "")
     kind = f"message/{match.group(1).lower()}" if match else ""
     return _REPORT_PARTS.get(kind, "multipart/report")

@@ -70,6 +70,9 @@ class Message:
     attachments: tuple[Attachment, ...] = ()
     size: int = 0
     content_language: str = ""
+    # Content types of the parts of this mail, not of mails attached to it (message/rfc822):
+    # a report part (message/delivery-status) marks a machine even inside multipart/mixed.
+    part_types: tuple[str, ...] = ()
     _index: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def header(self, name: str) -> str | None:
@@ -179,6 +182,19 @@ def _walk(msg: EmailMessage) -> tuple[str, tuple[Attachment, ...]]:
     return body, tuple(attachments)
 
 
+def _part_types(msg: EmailMessage) -> tuple[str, ...]:
+    found: list[str] = []
+    pending = [msg]
+    while pending:
+        part = pending.pop()
+        ctype = part.get_content_type()
+        found.append(ctype)
+        payload = part.get_payload()
+        if part.is_multipart() and ctype != "message/rfc822" and isinstance(payload, list):
+            pending.extend(p for p in payload if isinstance(p, EmailMessage))
+    return tuple(found[1:])
+
+
 def parse_message(raw: bytes, *, headers_only: bool = False) -> Message:
     """Build a Message from raw RFC 5322 bytes. Never raises on malformed input it can read."""
     msg = email.message_from_bytes(raw, policy=email.policy.compat32)
@@ -224,5 +240,6 @@ def parse_message(raw: bytes, *, headers_only: bool = False) -> Message:
         attachments=attachments,
         size=len(raw),
         content_language=first.get("content-language", "").split(",")[0].strip().lower(),
+        part_types=() if headers_only else _part_types(msg),
         _index={name: tuple(values) for name, values in index.items()},
     )

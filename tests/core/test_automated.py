@@ -62,11 +62,6 @@ def test_human_fixtures(fixture: str) -> None:
     assert automated_reason(parse_message(_load(fixture)), OWN) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Message lists no message/* parts, so a delivery-status part inside multipart/mixed "
-    "(no other signal) is invisible; passes once Message exposes part content types",
-)
 def test_delivery_status_inside_multipart_mixed() -> None:
     msg = parse_message(_load(GAP_FIXTURE))
     assert automated_reason(msg, OWN) == "delivery-status report"

@@ -1,0 +1,115 @@
+"""The Message model: addresses, decoding, text from HTML, attachments, ids and hostile input."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from inboxbot.core.message import TEXT_LIMIT, html_to_text, parse_message, single_line
+
+
+def _mail(**headers: str) -> EmailMessage:
+    mail = EmailMessage()
+    mail["From"] = headers.pop("From", "Anna Berg <Anna@Customer.Example>")
+    mail["To"] = headers.pop("To", "support@shop.example")
+    mail["Subject"] = headers.pop("Subject", "Hello")
+    mail.set_content("Plain body")  # before the headers: it drops Content-* headers
+    for name, value in headers.items():
+        mail[name.replace("_", "-")] = value
+    return mail
+
+
+def test_addresses_are_parsed_and_lower_cased() -> None:
+    raw = _mail(Reply_To="Anna <anna.private@home.example>", Cc="Bo <bo@x.example>",
+                Delivered_To="support+vip@shop.example", X_Original_To="sales@shop.example")
+    message = parse_message(bytes(raw))
+    assert message.sender is not None and message.sender.addr == "anna@customer.example"
+    assert message.sender.name == "Anna Berg" and message.sender.domain == "customer.example"
+    assert message.reply_address is not None
+    assert message.reply_address.addr == "anna.private@home.example"
+    assert [a.addr for a in message.recipients] == [
+        "support@shop.example", "bo@x.example", "support+vip@shop.example", "sales@shop.example"]
+
+
+def test_encoded_words_and_ids() -> None:
+    raw = _mail(Subject="Rückerstattung für Bestellung 12", Message_ID="<a1@x.example>",
+                In_Reply_To="<prev@shop.example>",
+                References="<first@x.example> <prev@shop.example>", Content_Language="de-DE")
+    message = parse_message(bytes(raw))
+    assert message.subject == "Rückerstattung für Bestellung 12"
+    assert message.message_id == "<a1@x.example>"
+    assert message.in_reply_to == "<prev@shop.example>"
+    assert message.references == ("<first@x.example>", "<prev@shop.example>")
+    assert message.content_language == "de-de"
+
+
+def test_return_path_null_sender_and_absent() -> None:
+    assert parse_message(bytes(_mail(Return_Path="<>"))).return_path == ""
+    assert parse_message(bytes(_mail())).return_path is None
+
+
+def test_html_only_mail_becomes_text() -> None:
+    mail = _mail()
+    mail.set_content("<p>Hello&nbsp;there</p><script>evil()</script><br>Second line",
+                     subtype="html")
+    message = parse_message(bytes(mail))
+    assert message.text == "Hello there\nSecond line"
+
+
+def test_plain_text_part_wins_over_html() -> None:
+    mail = _mail()
+    mail.add_alternative("<p>HTML version</p>", subtype="html")
+    assert parse_message(bytes(mail)).text.strip() == "Plain body"
+
+
+def test_attachments_are_listed_not_read_as_text() -> None:
+    mail = _mail()
+    mail.add_attachment(b"%PDF-1.4 binary", maintype="application", subtype="pdf",
+                        filename="invoice.pdf")
+    message = parse_message(bytes(mail))
+    assert [a.filename for a in message.attachments] == ["invoice.pdf"]
+    assert message.has_attachment and "PDF" not in message.text
+    assert "application/pdf" in message.part_types
+
+
+def test_parts_of_an_attached_mail_do_not_count() -> None:
+    bounce = (b"From: MAILER-DAEMON@mx.example\r\nSubject: failed\r\nMIME-Version: 1.0\r\n"
+              b"Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+              b"--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n"
+              b"--b\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\n"
+              b"--b--\r\n")
+    assert "message/delivery-status" in parse_message(bounce).part_types
+    forwarded = (b"From: anna@customer.example\r\nSubject: Fwd: your mail bounced\r\n"
+                 b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n"
+                 b"--o\r\nContent-Type: text/plain\r\n\r\nMy order mail bounced, see below.\r\n"
+                 b"--o\r\nContent-Type: message/rfc822\r\n\r\n" + bounce + b"--o--\r\n")
+    types = parse_message(forwarded).part_types
+    assert "message/rfc822" in types and "message/delivery-status" not in types
+
+
+def test_headers_only_skips_the_body() -> None:
+    message = parse_message(bytes(_mail()), headers_only=True)
+    assert message.text == "" and message.subject == "Hello"
+
+
+def test_text_is_bounded() -> None:
+    mail = _mail()
+    mail.set_content("x" * (TEXT_LIMIT * 3))
+    assert len(parse_message(bytes(mail)).text) <= TEXT_LIMIT + 2
+
+
+def test_header_values_never_carry_line_breaks() -> None:
+    raw = b"From: a@b.example\r\nSubject: =?utf-8?q?Hi=0D=0ABcc=3A_x=40evil.example?=\r\n\r\nx"
+    message = parse_message(raw)
+    assert "\n" not in message.subject and "\r" not in message.subject
+    assert single_line("a\r\nb\x00c") == "a b c"
+    assert html_to_text("<div>a</div><div>b</div>") == "a\nb"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000))
+def test_never_raises_on_arbitrary_bytes(raw: bytes) -> None:
+    message = parse_message(raw)
+    assert isinstance(message.subject, str) and "\n" not in message.subject

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import math
+import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -27,7 +28,6 @@ from inboxbot.core.rules import Registry, compile_rules, rule_header_lines
 from inboxbot.errors import RuleError
 from inboxbot.rulefiles import parse_document, rule_files
 
-LOCK_NAME = ".inboxbot-rules.lock"
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _NEW_FILE_HEADER = "# Rules added with `inboxbot rules add`; edit them with `inboxbot rules ...`.\n"
 
@@ -387,9 +387,10 @@ def rules_lock(directory: Path) -> Iterator[None]:
     except ImportError:  # pragma: no cover - Windows
         yield
         return
-    with open(directory / LOCK_NAME, "a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    # The folder itself is locked, so no lock file is left lying among the rules.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -253,8 +253,11 @@ def rules_add(
     from inboxbot.rules_edit import parse_assignments
 
     _one_place(before, after)
-    conditions = parse_assignments(when or [], "--when")
-    actions = parse_assignments(then or [], "--then")
+    try:
+        conditions = parse_assignments(when or [], "--when")
+        actions = parse_assignments(then or [], "--then")
+    except InboxbotError as error:  # a malformed option is a usage error (exit 2)
+        raise typer.BadParameter(str(error)) from None
     if not actions and not stop:
         raise typer.BadParameter(
             "a rule needs at least one --then (or --stop)", param_hint="--then"

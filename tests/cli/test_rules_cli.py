@@ -288,7 +288,9 @@ def test_channels_add_and_remove_keep_comments(shop: Path) -> None:
     result = run(shop, "channels", "add", "Info@Shop.example", "--help-url", "https://x.example/h")
     assert result.exit_code == 0, result.output
     data = channels(shop)
-    assert data["unsupported"] == ["sales@shop.example", "noreply@shop.example", "info@shop.example"]
+    assert data["unsupported"] == [
+        "sales@shop.example", "noreply@shop.example", "info@shop.example"
+    ]  # fmt: skip
     assert data["help_url"] == "https://x.example/h"
     assert comments(config.read_text(encoding="utf-8")) == before
     assert run(shop, "channels", "remove", "sales@shop.example").exit_code == 0

@@ -15,6 +15,7 @@ from typing import Any
 
 from inboxbot.config import Config
 from inboxbot.errors import MailboxError
+from inboxbot.reminders import ReminderRunner
 from inboxbot.service import Executor, Outcome, run_pass
 
 log = logging.getLogger("inboxbot")
@@ -143,12 +144,17 @@ def _watch(
         for folder in created:
             log.info("created folder %s", folder)
     executor = Executor(engine, mailbox, sender, store, clock, dry_run=dry_run)
+    # Reminders run after each pass (so a customer's new mail cancels a check-in first), also
+    # on start: what fell due while stopped goes out once, oldest first.
+    reminders = None if dry_run else ReminderRunner(engine, mailbox, sender, store, clock)
     progress = _progress_reporter()
     while not lifecycle.stopping:
         lifecycle.busy = True
         if not dry_run:  # before the pass: run_pass leaves the watched folder selected for IDLE
             sync_answers(mailbox, store, engine.config.folders.sent, clock())
         outcomes = run_pass(engine, mailbox, executor, store, progress=progress)
+        if reminders is not None:
+            reminders.run()
         if not dry_run:
             _prune_daily(engine.config, store, clock())
         lifecycle.busy = False
@@ -156,7 +162,8 @@ def _watch(
             report_dry_run(outcomes)
         if once or lifecycle.stopping:
             return
-        mailbox.wait(IDLE_SLICE)
+        # IDLE is cut short for the next due reminder, then re-entered after the round.
+        mailbox.wait(reminders.wait_time(IDLE_SLICE) if reminders else IDLE_SLICE)
 
 
 _last_prune: list[datetime] = []

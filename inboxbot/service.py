@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
+from inboxbot import reminders as reminder_hooks
 from inboxbot.composer import Composer
 from inboxbot.config import Config
 from inboxbot.core.hours import BusinessCalendar
@@ -253,6 +254,8 @@ class Executor:
             if SEEN in fetched.flags:
                 continue
             outcome = self.plan_one(fetched, now, headers_only)
+            # Staff command mails (support+remind-2d@) are filed, never answered.
+            reminder_hooks.file_command(outcome, self.engine.config)
             if not self.dry_run:
                 self._resume_marks(outcome)
             outcomes.append(outcome)
@@ -262,6 +265,7 @@ class Executor:
         self._send_all(work, now)
         self._apply(work, outcomes)
         self._record([o for o in outcomes if o.uid not in self.deferred], now)
+        reminder_hooks.after_batch(self, [o for o in outcomes if o.uid not in self.deferred], now)
         return outcomes
 
     def _collect(self, outcome: Outcome, work: _Work) -> None:

@@ -1,0 +1,364 @@
+"""Reminders against a real Dovecot and aiosmtpd, with an injected clock: staff SLA reminders,
+customer check-ins after resolution, staff commands by plus address, and exactly once."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from inboxbot.adapters.store import StateStore
+from inboxbot.daemon import serve
+from tests.mailgen import customer_mail
+
+BERLIN = ZoneInfo("Europe/Berlin")
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=BERLIN)  # an ordinary Monday in Berlin
+FRIDAY_16 = datetime(2026, 11, 27, 16, 0, tzinfo=BERLIN)
+OWNER = "owner@shop.example"
+REMINDERS = f'\n[reminders]\nnotify = "{OWNER}"\ncheck_in_after = "48h"\n'
+
+URGENT = (
+    "The lamp arrived broken and this is the third time I write. I want a "
+    "refund immediately or I will contact my lawyer and file a chargeback."
+)
+GERMAN = (
+    "Guten Tag, die Teekanne kam gesprungen an. Ich bin sehr enttäuscht und möchte "
+    "einen Ersatz. Mit freundlichen Grüßen"
+)
+
+
+def _parse(raw: bytes) -> tuple[EmailMessage, str]:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    part = message.get_body(("plain",))
+    assert part is not None
+    return message, part.get_content()
+
+
+def _to(shop, address: str) -> list:
+    return [m for m in shop.sink.messages if address in m.rcpt_tos]
+
+
+def _run(shop, when: datetime) -> None:
+    serve(shop.config(), once=True, clock=lambda: when)
+
+
+def _urgent_complaint(shop, msgid: str = "<lamp@customer.example>") -> None:
+    shop.write(extra=REMINDERS)
+    shop.dovecot.append(
+        "INBOX", customer_mail("angry@customer.example", "Broken lamp", URGENT, msgid=msgid)
+    )
+    _run(shop, MONDAY_10)  # acknowledged, moved to Urgent, reminder due at 12:00 (2 h promise)
+    assert len(shop.sink.wait_for(1)) == 1
+
+
+def _flags(shop, folder: str, msgid: str) -> set[str]:
+    for item in shop.folder(folder).values():
+        if msgid in item["header"]:
+            return item["flags"]
+    raise AssertionError(f"{msgid} not in {folder}")
+
+
+def test_unanswered_urgent_complaint_reminds_staff_once_at_the_promise(shop) -> None:
+    _urgent_complaint(shop)
+    _run(shop, MONDAY_10 + timedelta(hours=1, minutes=59))
+    assert _to(shop, OWNER) == []
+
+    _run(shop, MONDAY_10 + timedelta(hours=2, minutes=1))
+    _run(shop, MONDAY_10 + timedelta(hours=3))  # and again later: still only one
+
+    time.sleep(0.3)
+    [reminder] = _to(shop, OWNER)
+    mail, body = _parse(reminder.raw)
+    assert "Broken lamp" in mail["Subject"]
+    assert "> The lamp arrived broken" in body  # the customer's message is quoted
+    assert mail["Auto-Submitted"] == "auto-generated"
+    assert {"$Overdue", "\\Flagged"} <= _flags(shop, "Urgent", "<lamp@customer.example>")
+    sent = [item["header"] for item in shop.folder("Sent").values()]
+    assert sum(mail["Message-ID"] in h for h in sent) == 1  # staff see it in Sent too
+
+
+def test_a_staff_reply_in_sent_before_the_promise_cancels_the_reminder(shop) -> None:
+    _urgent_complaint(shop)
+    reply = EmailMessage()
+    reply["From"] = "anna@shop.example"
+    reply["To"] = "angry@customer.example"
+    reply["Subject"] = "Re: Broken lamp"
+    reply["Message-ID"] = "<reply1@shop.example>"
+    reply["In-Reply-To"] = "<lamp@customer.example>"
+    reply["References"] = "<lamp@customer.example>"
+    reply.set_content("So sorry! A new lamp is on its way.")
+    shop.dovecot.append("Sent", bytes(reply))
+
+    _run(shop, MONDAY_10 + timedelta(hours=3))
+
+    time.sleep(0.3)
+    assert _to(shop, OWNER) == []
+    assert "$Overdue" not in _flags(shop, "Urgent", "<lamp@customer.example>")
+
+
+def test_answered_flag_before_the_promise_cancels_the_reminder(shop) -> None:
+    _urgent_complaint(shop)
+    client = shop.dovecot.client()
+    try:
+        client.select_folder("Urgent")
+        client.add_flags(client.search("ALL"), [b"\\Answered"])
+    finally:
+        client.logout()
+
+    _run(shop, MONDAY_10 + timedelta(hours=3))
+
+    time.sleep(0.3)
+    assert _to(shop, OWNER) == []
+
+
+def test_the_acknowledgement_in_sent_is_not_an_answer(shop) -> None:
+    """Our own auto-reply names the complaint in In-Reply-To; it must not count as answered."""
+    _urgent_complaint(shop)
+    _run(shop, MONDAY_10 + timedelta(hours=3))
+    assert len(shop.sink.wait_for(2)) == 2
+    assert len(_to(shop, OWNER)) == 1
+
+
+def _move(shop, source: str, msgid: str, target: str) -> None:
+    client = shop.dovecot.client()
+    try:
+        client.select_folder(source)
+        uids = client.search(["HEADER", "Message-ID", msgid])
+        assert uids, f"{msgid} not in {source}"
+        client.move(uids, target)
+    finally:
+        client.logout()
+
+
+def _resolved_on_friday(shop) -> None:
+    shop.write(extra=REMINDERS)
+    shop.dovecot.append(
+        "INBOX",
+        customer_mail(
+            "kunde@kunde.example", "Teekanne gesprungen", GERMAN, msgid="<pot@k.example>"
+        ),
+    )
+    _run(shop, FRIDAY_16 - timedelta(hours=4))  # acknowledged on Friday at noon
+    assert len(shop.sink.wait_for(1)) == 1
+    _move(shop, "INBOX", "<pot@k.example>", "Resolved")
+    _run(shop, FRIDAY_16)  # staff resolved it: check-in due 2 business days later
+
+
+def test_resolved_on_friday_checks_in_on_tuesday_once_in_the_customers_language(shop) -> None:
+    _resolved_on_friday(shop)
+    _run(shop, FRIDAY_16 + timedelta(days=2))  # Sunday 16:00: 48 h, but not business time
+    _run(shop, FRIDAY_16 + timedelta(days=4, minutes=-1))  # Tuesday 15:59
+    assert len(shop.sink.messages) == 1
+
+    _run(shop, FRIDAY_16 + timedelta(days=4, minutes=1))  # Tuesday 16:01
+    _run(shop, FRIDAY_16 + timedelta(days=5))
+
+    time.sleep(0.3)
+    checkins = _to(shop, "kunde@kunde.example")
+    assert len(checkins) == 2  # the acknowledgement and exactly one check-in
+    mail, body = _parse(checkins[1].raw)
+    assert mail["In-Reply-To"] == "<pot@k.example>"
+    assert mail["Content-Language"] == "de"
+    assert "Funktioniert jetzt alles" in body
+    assert _to(shop, OWNER) == []
+
+
+def test_a_customer_who_writes_first_gets_no_check_in(shop) -> None:
+    _resolved_on_friday(shop)
+    shop.dovecot.append(
+        "INBOX",
+        customer_mail(
+            "kunde@kunde.example",
+            "Re: Teekanne gesprungen",
+            "Die neue Kanne ist auch gesprungen!",
+            headers={"In-Reply-To": "<pot@k.example>"},
+        ),
+    )
+    _run(shop, FRIDAY_16 + timedelta(days=3))  # Monday: the new mail cancels the check-in
+    _run(shop, FRIDAY_16 + timedelta(days=5))
+
+    time.sleep(0.3)
+    assert len(_to(shop, "kunde@kunde.example")) == 1  # only the first acknowledgement
+    with StateStore(shop.directory / "state.json") as store:
+        [checkin] = [r for r in store.reminders() if r["kind"] == "checkin"]
+    assert checkin["state"] == "cancelled"
+    assert "wrote again" in checkin["cancel_reason"]
+
+
+def test_moving_the_thread_out_of_resolved_cancels_the_check_in(shop) -> None:
+    _resolved_on_friday(shop)
+    _move(shop, "Resolved", "<pot@k.example>", "INBOX")
+    _run(shop, FRIDAY_16 + timedelta(days=5))
+
+    time.sleep(0.3)
+    assert len(_to(shop, "kunde@kunde.example")) == 1
+
+
+def _staff_reply(command: str, *, sender: str = "anna@shop.example") -> bytes:
+    reply = EmailMessage()
+    reply["From"] = sender
+    reply["To"] = "sad@customer.example"
+    reply["Delivered-To"] = command  # staff BCC'd the command address on their reply
+    reply["Subject"] = "Re: Damaged parcel"
+    reply["Message-ID"] = "<staffreply@shop.example>"
+    reply["In-Reply-To"] = "<mug@customer.example>"
+    reply["References"] = "<mug@customer.example>"
+    reply["Date"] = "Mon, 23 Nov 2026 11:00:00 +0100"
+    reply.set_content("We have sent a replacement. Please let us know when it arrives.")
+    return bytes(reply)
+
+
+def test_plus_address_command_schedules_a_reminder_on_the_thread(shop) -> None:
+    shop.write(extra=REMINDERS)
+    shop.dovecot.append(
+        "INBOX",
+        customer_mail(
+            "sad@customer.example",
+            "Damaged parcel",
+            "Hello, my order arrived damaged: the mug is broken.",
+            msgid="<mug@customer.example>",
+        ),
+    )
+    _run(shop, MONDAY_10)
+    assert len(shop.sink.wait_for(1)) == 1
+    shop.dovecot.append("INBOX", _staff_reply("support+remind-2d@shop.example"))
+
+    _run(shop, MONDAY_10 + timedelta(hours=1))
+
+    time.sleep(0.3)
+    assert len(shop.sink.messages) == 1  # the command mail is never acknowledged
+    assert "\\Seen" in _flags(shop, "Resolved", "<staffreply@shop.example>")  # filed away
+    with StateStore(shop.directory / "state.json") as store:
+        reminders = store.reminders()
+    assert not [r for r in reminders if r["kind"] == "checkin"]  # staff mail filed in Resolved
+    [reminder] = [r for r in reminders if r["origin"] == "command"]
+    assert reminder["message_id"] == "<mug@customer.example>"
+    assert reminder["customer"] == "sad@customer.example"
+    assert reminder["due"] == MONDAY_10 + timedelta(days=2, hours=1)  # Wednesday 11:00
+
+    _run(shop, MONDAY_10 + timedelta(days=2, hours=2))
+    [reminder_mail] = [m for m in _to(shop, OWNER) if b"remind-2d" in m.raw]
+    _mail, body = _parse(reminder_mail.raw)
+    assert "> Hello, my order arrived damaged" in body
+    assert "remind-2d" in body
+
+
+def test_a_command_address_from_a_customer_is_ordinary_mail(shop) -> None:
+    shop.write(extra=REMINDERS)
+    shop.dovecot.append(
+        "INBOX", _staff_reply("support+remind-2d@shop.example", sender="x@customer.example")
+    )
+    _run(shop, MONDAY_10)
+    assert len(shop.sink.wait_for(1)) == 1  # acknowledged like any customer
+    with StateStore(shop.directory / "state.json") as store:
+        assert store.reminders() == []
+
+
+def test_killed_after_sending_before_marking_sends_once_after_restart(shop, monkeypatch) -> None:
+    """The reminder left (SMTP and the copy in Sent), then the process died before "sent" was
+    written: on restart its Message-ID in Sent shows it went out."""
+    _urgent_complaint(shop)
+    original = StateStore.update_reminder
+
+    def die_on_sent(self, reminder_id, **fields):
+        if fields.get("state") == "sent":
+            raise SystemExit("killed")  # stands in for SIGKILL at this exact point
+        return original(self, reminder_id, **fields)
+
+    monkeypatch.setattr(StateStore, "update_reminder", die_on_sent)
+    with pytest.raises(SystemExit):
+        _run(shop, MONDAY_10 + timedelta(hours=3))
+    assert len(shop.sink.wait_for(2)) == 2
+    monkeypatch.setattr(StateStore, "update_reminder", original)
+    with StateStore(shop.directory / "state.json") as store:
+        assert [r["state"] for r in store.reminders()] == ["sending"]
+
+    _run(shop, MONDAY_10 + timedelta(hours=3, minutes=1))
+
+    time.sleep(0.3)
+    assert len(_to(shop, OWNER)) == 1
+    with StateStore(shop.directory / "state.json") as store:
+        assert [r["state"] for r in store.reminders()] == ["sent"]
+
+
+def test_killed_before_sending_sends_once_after_restart(shop, monkeypatch) -> None:
+    from inboxbot.adapters import smtp
+
+    _urgent_complaint(shop)
+    original = smtp.SmtpSender.send
+
+    def die_on_send(self, message, **kwargs):
+        if message["X-Inboxbot-Reminder"]:
+            raise SystemExit("killed")
+        return original(self, message, **kwargs)
+
+    monkeypatch.setattr(smtp.SmtpSender, "send", die_on_send)
+    with pytest.raises(SystemExit):
+        _run(shop, MONDAY_10 + timedelta(hours=3))
+    monkeypatch.setattr(smtp.SmtpSender, "send", original)
+
+    _run(shop, MONDAY_10 + timedelta(hours=3, minutes=1))
+    _run(shop, MONDAY_10 + timedelta(hours=4))
+
+    time.sleep(0.3)
+    assert len(_to(shop, OWNER)) == 1
+
+
+def test_notify_mailbox_appends_a_flagged_reminder_that_is_not_triaged(shop) -> None:
+    _urgent_complaint(shop)
+    shop.write(extra=REMINDERS.replace(OWNER, "mailbox"))
+    _run(shop, MONDAY_10 + timedelta(hours=3))
+    _run(shop, MONDAY_10 + timedelta(hours=4))
+
+    inbox = [i for i in shop.folder("INBOX").values() if "Reminder" in i["header"]]
+    assert len(inbox) == 1
+    assert "\\Flagged" in inbox[0]["flags"]
+    time.sleep(0.3)
+    assert len(shop.sink.messages) == 1  # only the acknowledgement left by SMTP
+    with StateStore(shop.directory / "state.json") as store:
+        assert len(store.reminders()) == 1  # the reminder mail scheduled no reminder itself
+
+
+def test_the_daemon_wakes_from_idle_for_a_due_reminder(shop) -> None:
+    shop.write(extra=REMINDERS)
+    with StateStore(shop.directory / "state.json") as store:
+        now = datetime.now(BERLIN)
+        store.add_reminder(
+            {
+                "kind": "custom",
+                "to": "staff",
+                "due": now + timedelta(seconds=4),
+                "created": now,
+                "message_id": "<gone@customer.example>",
+                "customer": "c@customer.example",
+                "subject": "Call back",
+                "reason": "test",
+                "origin": "cli",
+            }
+        )
+    log = (shop.directory / "run.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inboxbot", "run", "-c", str(shop.config_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    log.close()  # the child has its own copy
+    try:
+        # IDLE_SLICE is 60 s: arriving within 12 s means the wait was cut for the timer.
+        assert len(shop.sink.wait_for(1, timeout=12)) == 1, (shop.directory / "run.log").read_text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=10)
+    assert code == 0, (shop.directory / "run.log").read_text()
+    assert _to(shop, OWNER)

@@ -86,10 +86,23 @@ def check_smtp(config: Config) -> bool:
     return True
 
 
+def check_plugins() -> bool:
+    """A broken plugin never stops the service (it runs without it), but check says so."""
+    from inboxbot.plugins import installed
+
+    plugins = installed()
+    if plugins.loaded:
+        _ok(f"plugins: {', '.join(plugins.loaded)}")
+    for failure in plugins.failures:
+        _fail(str(failure))
+    return not plugins.failures
+
+
 def run_check(config: Config, *, offline: bool) -> bool:
+    plugins_ok = check_plugins()
     files_ok, engine = check_files(config)
     if offline or not files_ok:
-        return files_ok
+        return files_ok and plugins_ok
     imap_ok = check_imap(config, engine)
     smtp_ok = check_smtp(config)
-    return imap_ok and smtp_ok
+    return imap_ok and smtp_ok and plugins_ok

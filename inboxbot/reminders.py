@@ -515,6 +515,12 @@ class ReminderRunner:
                 continue
             hit = located.get(reminder.message_id)
             flags = hit[2] if hit else frozenset()
+            if hit is not None and not reminder.customer and hit[3].reply_address:
+                # Added by hand with only a Message-ID: the message names its customer.
+                address = hit[3].reply_address
+                reminder = replace(reminder, customer=address.addr, customer_name=address.name)
+            if hit is not None and not reminder.subject:
+                reminder = replace(reminder, subject=hit[3].subject)
             status = Status(
                 found=hit is not None,
                 answered="\\Answered" in flags,

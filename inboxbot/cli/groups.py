@@ -18,6 +18,7 @@ replies_app = typer.Typer(help="Reply templates in replies/.", no_args_is_help=T
 
 def register(app: typer.Typer) -> None:
     from inboxbot.cli.channels import channels_app
+    from inboxbot.cli.reminders import reminders_app
     from inboxbot.cli.rules import rules_app
 
     app.add_typer(rules_app, name="rules")
@@ -25,6 +26,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(vip_app, name="vip")
     app.add_typer(hours_app, name="hours")
     app.add_typer(replies_app, name="replies")
+    app.add_typer(reminders_app, name="reminders")
 
 
 # --- vip ------------------------------------------------------------------------------------

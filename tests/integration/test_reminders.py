@@ -323,6 +323,7 @@ def test_notify_mailbox_appends_a_flagged_reminder_that_is_not_triaged(shop) -> 
     inbox = [i for i in shop.folder("INBOX").values() if "Reminder" in i["header"]]
     assert len(inbox) == 1
     assert "\\Flagged" in inbox[0]["flags"]
+    assert "$Complaint" not in inbox[0]["flags"]  # not triaged as customer mail
     time.sleep(0.3)
     assert len(shop.sink.messages) == 1  # only the acknowledgement left by SMTP
     with StateStore(shop.directory / "state.json") as store:
@@ -362,3 +363,52 @@ def test_the_daemon_wakes_from_idle_for_a_due_reminder(shop) -> None:
         code = process.wait(timeout=10)
     assert code == 0, (shop.directory / "run.log").read_text()
     assert _to(shop, OWNER)
+
+
+def _cli(shop, *args: str) -> str:
+    from typer.testing import CliRunner
+
+    from inboxbot.cli.app import app
+
+    result = CliRunner().invoke(app, [*args, "-c", str(shop.config_path)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_cli_add_list_cancel_and_a_hand_made_check_in_goes_out(shop) -> None:
+    import json
+
+    shop.write(extra=REMINDERS)
+    shop.dovecot.append(
+        "INBOX",
+        customer_mail(
+            "asker@customer.example",
+            "Gift cards?",
+            "Do you sell gift cards?",
+            msgid="<gift@customer.example>",
+        ),
+    )
+    _run(shop, datetime.now(BERLIN))
+    assert len(shop.sink.wait_for(1)) == 1
+
+    assert "due" in _cli(
+        shop, "reminders", "add", "gift@customer.example", "--in", "1d", "--to", "customer"
+    )
+    assert "due" in _cli(shop, "reminders", "add", "<gift@customer.example>", "--in", "2d")
+    rows = json.loads(_cli(shop, "reminders", "list", "--json"))
+    assert [(r["kind"], r["to"], r["state"]) for r in rows] == [
+        ("checkin", "customer", "pending"),
+        ("custom", "staff", "pending"),
+    ]
+    assert "cancelled" in _cli(shop, "reminders", "cancel", str(rows[1]["id"]))
+    assert len(json.loads(_cli(shop, "reminders", "list", "--json"))) == 1
+    rows = json.loads(_cli(shop, "reminders", "list", "--all", "--json"))
+    assert rows[1]["state"] == "cancelled"
+
+    _run(shop, datetime.now(BERLIN) + timedelta(days=8))
+
+    time.sleep(0.3)
+    checkins = _to(shop, "asker@customer.example")
+    assert len(checkins) == 2  # the acknowledgement, then the check-in found its customer
+    assert _to(shop, OWNER) == []
+    assert "sent" in _cli(shop, "reminders", "list", "--all")

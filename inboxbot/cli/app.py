@@ -25,22 +25,14 @@ def _root(
     State.debug = debug
 
 
-@app.command()
-@errors_to_exit
-def init(
-    directory: Annotated[
-        Path, typer.Argument(help="where to write config.toml, rules/, replies/")
-    ] = Path("."),
-    force: Annotated[bool, typer.Option("--force", help="overwrite existing files")] = False,
-) -> None:
-    """Write config.toml, rules/ and replies/ for a new shop.
+def _register_init() -> None:
+    # Guided on a terminal, flags for scripts: the command lives with the set-up code.
+    from inboxbot.cli.setup import init_command
 
-    Example: inboxbot init myshop && cd myshop && inboxbot check --offline
-    """
-    from inboxbot.cli.setup import write_skeleton
+    app.command("init")(init_command)
 
-    for line in write_skeleton(directory, force=force):
-        typer.echo(line)
+
+_register_init()
 
 
 @app.command()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -346,3 +347,122 @@ def test_every_command_has_help_with_an_example(command: list[str]) -> None:
 def test_shell_completion_is_installable() -> None:
     result = invoke(["--help"])
     assert "--install-completion" in result.output and "--show-completion" in result.output
+
+
+# --- init -----------------------------------------------------------------------------------
+
+
+def config_of(directory: Path) -> dict[str, object]:
+    import tomllib
+
+    data: dict[str, object] = tomllib.loads((directory / "config.toml").read_text("utf-8"))
+    return data
+
+
+def test_init_with_flags_asks_nothing_and_ends_with_the_offline_check(tmp_path: Path) -> None:
+    directory = tmp_path / "bluemug"
+    result = invoke([
+        "init", str(directory), "--name", "Blue Mug", "--address", "Support@BlueMug.de",
+        "--imap-host", "gmail", "--languages", "de,en", "--hours", "10:00-18:00",
+        "--holidays", "de-by",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "checking the new files (offline):" in result.output
+    assert "ok    rules:" in result.output and "FAIL" not in result.output
+    data: Any = config_of(directory)
+    assert data["imap"]["host"] == "imap.gmail.com" and data["imap"]["security"] == "tls"
+    assert data["smtp"]["host"] == "smtp.gmail.com" and data["smtp"]["security"] == "tls"
+    assert data["imap"]["username"] == "support@bluemug.de"
+    assert data["shop"]["name"] == "Blue Mug" and data["shop"]["address"] == "support@bluemug.de"
+    assert data["shop"]["languages"] == ["de", "en"] and data["shop"]["default_language"] == "de"
+    assert data["shop"]["own_addresses"] == ["info@bluemug.de", "sales@bluemug.de"]
+    assert data["channels"]["unsupported"] == ["sales@bluemug.de", "noreply@bluemug.de"]
+    assert data["vip"] == {"addresses": [], "domains": []}
+    assert data["hours"]["timezone"] == "Europe/Berlin" and data["hours"]["holidays"] == "DE-BY"
+    assert data["hours"]["mon"] == "10:00-18:00" and data["hours"]["sat"] == "closed"
+    text = (directory / "config.toml").read_text("utf-8")
+    assert "# the supported channel; From: of every reply" in text  # comments kept
+
+
+def test_init_guesses_servers_zone_and_language_from_the_address(tmp_path: Path) -> None:
+    result = invoke(["init", str(tmp_path / "s"), "--address", "help@kaffe.se"])
+    assert result.exit_code == 0, result.output
+    data: Any = config_of(tmp_path / "s")
+    assert data["imap"]["host"] == "imap.kaffe.se" and data["smtp"]["host"] == "smtp.kaffe.se"
+    assert data["hours"]["timezone"] == "Europe/Stockholm" and data["hours"]["holidays"] == "SE"
+    assert data["shop"]["languages"] == ["en", "sv"]
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--timezone", "Mars/Olympus"], "is not a time zone"),
+        (["--languages", "en,fr"], "choose from en, de, sv, et"),
+        (["--hours", "9 to 5"], "[hours].mon"),
+    ],
+)
+def test_init_bad_answers_write_nothing(tmp_path: Path, args: list[str], problem: str) -> None:
+    result = invoke(["init", str(tmp_path / "s"), *args])
+    one_error(result, problem)
+    assert not (tmp_path / "s").exists()
+
+
+def test_init_on_a_terminal_asks_with_provider_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inboxbot.cli import setup
+
+    monkeypatch.setattr(setup, "interactive", lambda: True)
+    answers = "\n".join([
+        "Kohvik OÜ", "abi@fastmail.com", "", "", "Europe/Tallinn", "EE", "et,en",
+        "09:00-12:00,13:00-17:00", "10:00-14:00",
+    ]) + "\n"  # fmt: skip
+    result = CliRunner(env=ENV).invoke(app, ["init", str(tmp_path / "k")], input=answers)
+    assert result.exit_code == 0, result.output
+    assert "Fastmail: using its servers and ports" in result.output
+    assert "IMAP server [imap.fastmail.com]" in result.output
+    data: Any = config_of(tmp_path / "k")
+    assert data["imap"]["host"] == "imap.fastmail.com"
+    assert data["smtp"]["host"] == "smtp.fastmail.com"
+    assert data["shop"]["name"] == "Kohvik OÜ" and data["shop"]["languages"] == ["et", "en"]
+    assert data["hours"]["fri"] == "09:00-12:00,13:00-17:00"
+    assert data["hours"]["sat"] == "10:00-14:00"
+    assert data["hours"]["timezone"] == "Europe/Tallinn"
+
+
+def test_init_on_a_terminal_only_asks_what_flags_do_not_say(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inboxbot.cli import setup
+
+    monkeypatch.setattr(setup, "interactive", lambda: True)
+    result = CliRunner(env=ENV).invoke(
+        app,
+        ["init", str(tmp_path / "o"), "--name", "O", "--address", "a@outlook.com",
+         "--timezone", "Europe/Berlin", "--holidays", "DE", "--languages", "en",
+         "--hours", "09:00-17:00"],
+        input="\n\n\n",  # IMAP, SMTP, Saturday: accept the defaults
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Shop name" not in result.output and "Time zone" not in result.output
+    data: Any = config_of(tmp_path / "o")
+    assert data["imap"]["host"] == "outlook.office365.com"
+    assert data["smtp"]["security"] == "starttls"
+
+
+@pytest.mark.parametrize(
+    ("text", "imap"),
+    [
+        ("gmail", "imap.gmail.com"),
+        ("someone@googlemail.com", "imap.gmail.com"),
+        ("x@posteo.de", "posteo.de"),
+        ("smtp.office365.com", "outlook.office365.com"),
+        ("x@hotmail.com", "outlook.office365.com"),
+        ("x@own-domain.example", None),
+    ],
+)
+def test_provider_for(text: str, imap: str | None) -> None:
+    from inboxbot.cli.setup import provider_for
+
+    provider = provider_for(text)
+    assert (provider.imap_host if provider else None) == imap

@@ -587,8 +587,14 @@ class ReminderRunner:
     def _deliver(
         self, reminder: Reminder, message: Message | None, hit: Any, now: datetime
     ) -> bool:
-        inbound = message or _placeholder(reminder)
-        mail = self._compose(reminder, inbound, now)
+        try:
+            mail = self._compose(reminder, message or _placeholder(reminder), now)
+        except Exception as error:  # a hostile address or subject must never stop the loop
+            why = f"cannot build the mail: {type(error).__name__}: {error}"
+            _save(self.store, reminder.cancelled(why))
+            self.store.flush()
+            log.error("reminder %s cancelled: %s", reminder.id, why)
+            return False
         mailbox_mode = reminder.to == "staff" and self.config.reminders.notify in ("", "mailbox")
         if not mailbox_mode and self.sender is None:
             log.error("reminder %s is due but [smtp] is not configured", reminder.id)

@@ -52,9 +52,7 @@ def discover() -> list[EntryPoint]:
     return sorted(entry_points(group=GROUP), key=lambda ep: ep.name)
 
 
-def load_plugins(
-    base: Registry = REGISTRY, plugins: Iterable[EntryPoint] | None = None
-) -> Plugins:
+def load_plugins(base: Registry = REGISTRY, plugins: Iterable[EntryPoint] | None = None) -> Plugins:
     registry = base.copy()  # the built-in REGISTRY itself is never changed by a plugin
     loaded: list[str] = []
     failures: list[PluginFailure] = []

@@ -60,6 +60,7 @@ class RuleWatcher:
     def __init__(
         self,
         config: Config,
+        engine: Any = None,
         *,
         build: Callable[[Config], Any] | None = None,
         load: Callable[[Path], Config] | None = None,
@@ -69,6 +70,8 @@ class RuleWatcher:
         self.config_path = config.path
         self.poll_interval = poll_interval
         self.last_error: str | None = None
+        # The Engine in use; it outlives reconnects, so a reload is never lost to one.
+        self.engine = engine
         self._build = build or _build_engine
         self._load = load or _load_config
         self._clock = clock
@@ -113,9 +116,10 @@ class RuleWatcher:
         self._last_poll = now
         return fingerprint(self._paths) != self._stamp
 
-    def check(self, engine: Any) -> Any:
+    def check(self, engine: Any = None) -> Any:
         """The Engine to use from now on: a new one if something changed and it builds, else
-        the one given."""
+        the one given (default: the one in use, `self.engine`)."""
+        engine = self.engine = engine if engine is not None else self.engine
         if not self.changed():
             return engine
         reason = "SIGHUP" if self._requested else "files changed"
@@ -131,7 +135,9 @@ class RuleWatcher:
             return engine
         self.last_error = None
         self._follow(config)
-        _warn_about_restart(engine.config, config)
+        if engine is not None:
+            _warn_about_restart(engine.config, config)
+        self.engine = fresh
         log.info(
             "reloaded (%s): %d rules enabled of %d",
             reason,

@@ -184,3 +184,17 @@ def test_backups_do_not_count_as_changes(tmp_path: Path) -> None:
     before = fingerprint([tmp_path])
     (tmp_path / "a.toml.bak").write_text("x = 0\n")
     assert fingerprint([tmp_path]) == before
+
+
+def test_the_engine_in_use_survives_between_checks(shop: Path) -> None:
+    config = load_config(shop / "config.toml")
+    engine = build_engine(config)
+    clock = FakeClock()
+    watcher = RuleWatcher(config, engine, clock=clock)
+    assert watcher.check() is engine
+    add_rule(shop, NEW_RULE)
+    later(clock)
+    fresh = watcher.check()
+    assert fresh is not engine and watcher.engine is fresh
+    later(clock)
+    assert watcher.check() is fresh  # e.g. after a reconnect: the reloaded engine, not the first

@@ -239,7 +239,7 @@ class ReminderRunner:
         self.config: Config = engine.config
         self._seen_sources: set[str] = set()
         self._not_before: dict[int, datetime] = {}
-        self.enabled = hasattr(mailbox, "_imap")  # the searches below need IMAP
+        self.enabled = hasattr(mailbox, "search")  # the searches below need IMAP SEARCH
         if not self.enabled:
             log.warning("reminders need an IMAP mailbox; none will be sent")
 
@@ -276,26 +276,15 @@ class ReminderRunner:
     # -- IMAP helpers ----------------------------------------------------------------------
 
     def _search(self, criteria: list[Any]) -> list[int]:
-        box = self.mailbox
-        with box._translate("search", box._selected):
-            return sorted(box._imap.search(criteria))
+        return list(self.mailbox.search(criteria))
 
     def _headers(self, uids: Sequence[int]) -> dict[int, tuple[frozenset[str], Message]]:
         if not uids:
             return {}
-        box = self.mailbox
-        with box._translate("fetch headers", box._selected):
-            data = box._imap.fetch(list(uids), ["FLAGS", "BODY.PEEK[HEADER]"])
-        result = {}
-        for uid, item in data.items():
-            flags = frozenset(
-                f.decode() if isinstance(f, bytes) else str(f) for f in item.get(b"FLAGS", ())
-            )
-            result[uid] = (
-                flags,
-                parse_message(item.get(b"BODY[HEADER]") or b"", headers_only=True),
-            )
-        return result
+        return {
+            fetched.uid: (fetched.flags, parse_message(fetched.raw, headers_only=True))
+            for fetched in self.mailbox.fetch(list(uids), headers_only=True)
+        }
 
     def _find(
         self, folder: str, header: str, values: Iterable[str]

@@ -226,6 +226,11 @@ class ImapMailbox:
         # "n:*" always includes the highest UID, even when that is below n (RFC 3501 6.4.8).
         return sorted(uid for uid in found if uid > after_uid)
 
+    def search(self, criteria: Sequence[str | int]) -> list[int]:
+        """UID SEARCH in the selected folder, e.g. ["HEADER", "In-Reply-To", "<id@x>"]."""
+        with self._translate("search", self._selected):
+            return sorted(self._imap.search(list(criteria)))
+
     def fetch(self, uids: Sequence[int], *, headers_only: bool = False) -> list[Fetched]:
         """Headers, flags, size and at most 64 KiB of each text part; attachments as stubs."""
         result: list[Fetched] = []

@@ -64,7 +64,7 @@ class RuleWatcher:
         *,
         build: Callable[[Config], Any] | None = None,
         load: Callable[[Path], Config] | None = None,
-        poll_interval: float = 2.0,
+        poll_interval: float = 0.0,  # the daemon checks only when it wakes; a stat is cheap
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config_path = config.path

@@ -140,8 +140,9 @@ def test_a_broken_template_keeps_the_old_engine(shop: Path) -> None:
     assert watcher.last_error is not None
 
 
-def test_polling_is_throttled(shop: Path) -> None:
-    _, engine, watcher, clock = start(shop)
+def test_polling_can_be_throttled(shop: Path) -> None:
+    config, engine, _, clock = start(shop)
+    watcher = RuleWatcher(config, clock=clock, poll_interval=2.0)
     later(clock)
     assert watcher.check(engine) is engine  # this check polls
     add_rule(shop, NEW_RULE)

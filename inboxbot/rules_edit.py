@@ -187,7 +187,7 @@ def _block_starts(lines: list[str], headers: list[int]) -> list[int]:
 
 def set_enabled_in_block(block: Block, enabled: bool) -> Block:
     document = tomlkit.parse(block.text)
-    rule = document["rule"][0]  # type: ignore[index]
+    rule = document["rule"][0]
     if rule.get("enabled", True) is enabled:
         return block  # already so; rewriting the line could drop its comment
     if enabled:

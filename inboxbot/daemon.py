@@ -20,6 +20,7 @@ from inboxbot.service import Executor, Outcome, run_pass
 
 log = logging.getLogger("inboxbot")
 IDLE_SLICE = 60.0  # seconds per wait(); the adapter renews IDLE itself well before 29 minutes
+RELOAD_SLICE = 5.0  # with hot reload: wake this often to look for changed rules and config
 
 
 class ShutdownRequested(Exception):
@@ -74,55 +75,54 @@ def serve(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], datetime] | None = None,
 ) -> None:
-    from inboxbot.app import build_engine, open_imap, open_sender, open_store, utc_now
+    from inboxbot.app import build_engine, open_sender, open_store, utc_now
+    from inboxbot.reload import RuleWatcher
 
     engine = build_engine(config)  # rules and templates are validated before any connection
     store = open_store(config)
     sender = None if dry_run else open_sender(config)
+    # A long run picks up changed rules, templates and config (and SIGHUP); --once need not.
+    watcher = None if once else RuleWatcher(config, engine)
     lifecycle = Lifecycle()
     lifecycle.install()
+    if watcher is not None:
+        watcher.install_sighup()
     backoff = Backoff()
     try:
         while not lifecycle.stopping:
             try:
-                mailbox = open_imap(config)
-            except MailboxError as error:
-                if once:
-                    raise
-                delay = backoff.next_delay()
-                log.error("%s; retrying in %.0fs", error, delay)
-                sleep(delay)
-                continue
-            try:
-                _watch(
-                    engine,
-                    mailbox,
-                    sender,
-                    store,
-                    lifecycle,
-                    once=once,
-                    dry_run=dry_run,
-                    clock=clock or utc_now,
-                )
-                backoff.reset()
-                if once:
-                    return
+                _connected(config, watcher.engine if watcher else engine, sender, store,
+                           lifecycle, once=once, dry_run=dry_run, clock=clock or utc_now,
+                           watcher=watcher)
+                return
             except MailboxError as error:
                 if once:
                     raise
                 delay = backoff.next_delay()
                 log.error("%s; reconnecting in %.0fs", error, delay)
                 sleep(delay)
-            finally:
-                _close_quietly(mailbox)
     except ShutdownRequested:
         pass
     finally:
         lifecycle.restore()
+        if watcher is not None:
+            watcher.restore_sighup()
         store.close()
         if sender is not None:
             sender.close()
         log.info("stopped")
+
+
+def _connected(config: Config, engine: Any, sender: Any, store: Any, lifecycle: Lifecycle,
+               **options: Any) -> None:
+    """One connection's life: it ends when stopping, after --once, or with a MailboxError."""
+    from inboxbot.app import open_imap
+
+    mailbox = open_imap(config)
+    try:
+        _watch(engine, mailbox, sender, store, lifecycle, **options)
+    finally:
+        _close_quietly(mailbox)
 
 
 def _watch(
@@ -135,6 +135,7 @@ def _watch(
     once: bool,
     dry_run: bool,
     clock: Callable[[], Any],
+    watcher: Any = None,
 ) -> None:
     from inboxbot.answers import sync_answers
     from inboxbot.app import folders_needed
@@ -148,8 +149,16 @@ def _watch(
     # on start: what fell due while stopped goes out once, oldest first.
     reminders = None if dry_run else ReminderRunner(engine, mailbox, sender, store, clock)
     progress = _progress_reporter()
+    idle = RELOAD_SLICE if watcher is not None else IDLE_SLICE
     while not lifecycle.stopping:
         lifecycle.busy = True
+        if watcher is not None and (fresh := watcher.check()) is not engine:
+            engine = executor.engine = fresh  # files that changed and compiled; else the old
+            executor.limiter.settings = fresh.config.autoreply
+            if reminders is not None:
+                reminders.engine = fresh
+            if not dry_run:
+                mailbox.ensure_folders(folders_needed(fresh.config, fresh))
         if not dry_run:  # before the pass: run_pass leaves the watched folder selected for IDLE
             sync_answers(mailbox, store, engine.config.folders.sent, clock())
         outcomes = run_pass(engine, mailbox, executor, store, progress=progress)
@@ -163,7 +172,7 @@ def _watch(
         if once or lifecycle.stopping:
             return
         # IDLE is cut short for the next due reminder, then re-entered after the round.
-        mailbox.wait(reminders.wait_time(IDLE_SLICE) if reminders else IDLE_SLICE)
+        mailbox.wait(reminders.wait_time(idle) if reminders else idle)
 
 
 _last_prune: list[datetime] = []

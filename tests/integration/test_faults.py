@@ -395,3 +395,59 @@ def test_disk_full_stops_cleanly_with_a_clear_error_and_loses_nothing(shop, tiny
     assert again.returncode == 0, again.stderr[-2000:]
     assert sent_while_full < sum(e.answered for e in expected), "the disk filled mid-backlog"
     _assert_filed_once_answered_once(shop, expected)
+
+
+# -- exact crash points (a SystemExit stands in for SIGKILL at that line) ----------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: reminders are scheduled by reminders.after_batch only after Executor._apply has "
+    "stored $InboxbotSeen; a crash in between loses the staff reminders of the whole batch, "
+    "since the marked messages are never planned again",
+)
+def test_crash_after_marking_keeps_the_staff_reminders(shop, monkeypatch) -> None:
+    from inboxbot import reminders
+
+    shop.dovecot.append("INBOX", KINDS["complaint"](1).raw)
+    original = reminders.after_batch
+
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(reminders, "after_batch", die)
+    with pytest.raises(SystemExit):
+        serve(shop.config(), once=True)
+    monkeypatch.setattr(reminders, "after_batch", original)
+    serve(shop.config(), once=True)
+
+    from inboxbot.adapters.store import StateStore
+
+    with StateStore(shop.directory / "state.json") as store:
+        assert [r["kind"] for r in store.reminders()] == ["sla"]
+
+
+def test_crash_right_after_the_smtp_250_resends_with_the_same_message_id(shop, monkeypatch) -> None:
+    """The one window no local bookkeeping can close: SIGKILL after the server's 250 and before
+    the "sent" state is on disk. The reply goes out again, with the same Message-ID, so the
+    customer's mail client shows one message (documented in RELIABILITY.md)."""
+    from inboxbot.adapters import smtp
+
+    shop.dovecot.append("INBOX", customer_mail("window@customer.example", "Hi", "A question."))
+    original = smtp.SmtpSender.send
+
+    def send_then_die(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(smtp.SmtpSender, "send", send_then_die)
+    with pytest.raises(SystemExit):
+        serve(shop.config(), once=True)
+    monkeypatch.setattr(smtp.SmtpSender, "send", original)
+    serve(shop.config(), once=True)
+
+    first, second = shop.sink.wait_for(2)
+    ids = {email.message_from_bytes(m.raw)["Message-ID"] for m in (first, second)}
+    assert len(ids) == 1, ids
+    [item] = shop.folder("INBOX").values()
+    assert {"$AutoReplied", SEEN} <= item["flags"]

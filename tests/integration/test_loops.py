@@ -151,17 +151,20 @@ def test_thousand_forged_senders_within_an_hour_get_at_most_max_per_hour(shop) -
         clock[0] += timedelta(minutes=14)
     assert sum(sent_per_hour) == limit, sent_per_hour
 
-    # An hour after the first replies the window has moved on: new mail is answered again.
+    # An hour after the first replies the window has moved on: mail is answered again, and the
+    # limit holds for the new hour too (whether held-back replies are dropped or sent later).
     clock[0] = T0 + timedelta(minutes=61)
     shop.dovecot.deliver_many(
         "INBOX", [customer_mail(f"later{i}@x.example", "Hi", "A question.") for i in range(5)]
     )
     before = len(shop.sink.messages)
     serve(shop.config(), once=True, clock=lambda: clock[0])
-    assert len(shop.sink.messages) - before == 5
+    second_hour = len(shop.sink.messages) - before
+    assert 0 < second_hour <= limit, second_hour
     flags = [item["flags"] for item in shop.folder("INBOX").values()]
-    assert len(flags) == 1005 and all("$InboxbotSeen" in f for f in flags)
-    assert sum("$AutoReplied" in f for f in flags) == limit + 5
+    assert len(flags) == 1005
+    assert sum("$AutoReplied" in f for f in flags) == limit + second_hour
+    assert len({r.rcpt_tos[0] for r in shop.sink.messages}) == limit + second_hour
 
 
 def test_same_forged_sender_in_many_spellings_is_answered_once(shop) -> None:

@@ -399,12 +399,15 @@ def _shop(section: _Section) -> ShopSettings:
 
 
 def _folders(section: _Section) -> FolderSettings:
+    from inboxbot.core.rules import folder_problem
+
     defaults = FolderSettings()
     values = {}
     for role, default in defaults.roles().items():
         value = section.get(role, str, default)
-        if not value.strip() or any(c in value for c in "*%\r\n"):
-            section.fail(role, f"{value!r} is not a usable folder name")
+        problem = folder_problem(value)
+        if problem:
+            section.fail(role, problem)
         values[role] = value
     return FolderSettings(**values)
 

@@ -161,7 +161,8 @@ def _watch(
                 mailbox.ensure_folders(folders_needed(fresh.config, fresh))
         if not dry_run:  # before the pass: run_pass leaves the watched folder selected for IDLE
             sync_answers(mailbox, store, engine.config.folders.sent, clock())
-        outcomes = run_pass(engine, mailbox, executor, store, progress=progress)
+        outcomes = run_pass(engine, mailbox, executor, store, progress=progress,
+                            stopping=lambda: lifecycle.stopping)
         if reminders is not None:
             reminders.run()
         if not dry_run:

@@ -7,6 +7,7 @@ truth, so a lost state file never causes a second reply.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import time
@@ -25,7 +26,7 @@ from inboxbot.core.message import Message, parse_message
 from inboxbot.core.plan import Action, Facts, Plan
 from inboxbot.core.rules import OUTGOING, RuleSet, evaluate
 from inboxbot.core.triage import CustomerRecord, Triage, TriagePolicy
-from inboxbot.errors import SendError
+from inboxbot.errors import MailboxError, SendError, StoreError
 from inboxbot.ports import Fetched, Mailbox, Sender
 
 log = logging.getLogger("inboxbot")
@@ -205,6 +206,7 @@ class Executor:
         self.clock, self.dry_run = clock, dry_run
         self.limiter = ReplyLimiter(store, engine.config)
         self.deferred: set[int] = set()  # uids whose reply must be retried on the next pass
+        self.resume = False  # replay messages already marked done (an interrupted batch)
         self._last_triage: dict[int, Triage] = {}
 
     # -- planning --------------------------------------------------------------------------
@@ -251,7 +253,7 @@ class Executor:
         outcomes = []
         work = _Work()
         for fetched in batch:
-            if SEEN in fetched.flags:
+            if SEEN in fetched.flags and not self.resume:
                 continue
             outcome = self.plan_one(fetched, now, headers_only)
             # Staff command mails (support+remind-2d@) are filed, never answered.
@@ -263,9 +265,14 @@ class Executor:
         if self.dry_run:
             return outcomes
         self._send_all(work, now)
+        replayed = {f.uid for f in batch if SEEN in f.flags}
+        done = [o for o in outcomes if o.uid not in self.deferred]
+        # Reminders and history are durable before the messages are marked done on the server
+        # ($InboxbotSeen): a crash in between replays the batch instead of losing them, and a
+        # replayed message was recorded already.
+        reminder_hooks.after_batch(self, [o for o in done if o.uid not in replayed], now)
+        self._record(done, now, replayed)
         self._apply(work, outcomes)
-        self._record([o for o in outcomes if o.uid not in self.deferred], now)
-        reminder_hooks.after_batch(self, [o for o in outcomes if o.uid not in self.deferred], now)
         return outcomes
 
     def _collect(self, outcome: Outcome, work: _Work) -> None:
@@ -286,7 +293,16 @@ class Executor:
             log.warning("uid %s: moved to %s: %s", outcome.uid, outcome.folder, outcome.error)
 
     def _send_all(self, work: _Work, now: datetime) -> None:
-        planned = [(o, t, a, self._compose(o, t, a, now)) for o, t, a in work.outgoing]
+        planned = []
+        for outcome, triage, action in work.outgoing:
+            try:
+                planned.append((outcome, triage, action, self._compose(outcome, triage, action,
+                                                                       now)))
+            except Exception as error:  # a sender address no mail can be written to, say
+                log.error("uid %s %s: %s not possible (%s); flagged for staff", outcome.uid,
+                          triage.message.message_id, action.type, error)
+                if "\\Flagged" not in outcome.keywords:
+                    outcome.keywords.append("\\Flagged")
         pending = []
         for outcome, triage, action, message in planned:
             key = f"{triage.message.message_id or outcome.uid}:{action.type}"
@@ -347,10 +363,6 @@ class Executor:
             log.warning("uid %s: %s not sent yet (%s); will retry", outcome.uid, action.type, error)
             work.deferred.append(outcome.uid)
             return False
-        self.store.outbox_set_state(key, "sent")
-        if action.type != "forward":
-            self.store.record_reply(_recipients(message)[0], self.clock())
-        self.store.flush()
         log.info(
             "uid %s: %s sent to %s (%s)",
             outcome.uid,
@@ -358,6 +370,16 @@ class Executor:
             ", ".join(_recipients(message)),
             message["In-Reply-To"] or "",
         )
+        self.store.outbox_set_state(key, "sent")
+        if action.type != "forward":
+            self.store.record_reply(_recipients(message)[0], self.clock())
+        try:
+            self.store.flush()  # "sent" is durable before the mark: a crash now only marks
+        except StoreError:
+            # A full disk: the server's mark must still stop a second reply after the restart.
+            with contextlib.suppress(MailboxError):
+                self._mark_sent(outcome, action.type, key)
+            raise
         self._mark_sent(outcome, action.type, key)
         if action.type != "forward":
             self.mailbox.append(self.engine.config.folders.sent, bytes(message), ["\\Seen"])
@@ -412,13 +434,15 @@ class Executor:
 
         return promised_time(self.engine.config, self.engine.calendar, triage, now)
 
-    def _record(self, outcomes: list[Outcome], now: datetime) -> None:
+    def _record(self, outcomes: list[Outcome], now: datetime, replayed: set[int]) -> None:
         """Customer history (for `sender = new|repeat`) and the complaint log (for `stats`)."""
         for outcome in outcomes:
             message, facts = outcome.message, outcome.facts
             triage = self._last_triage.get(outcome.uid)
             if message is None or message.sender is None or facts is None or facts.automated:
                 continue
+            if outcome.uid in replayed:
+                continue  # recorded before the crash that interrupted this batch
             verdict = triage.verdict if triage else None
             categories = tuple(verdict.categories) if verdict is not None else ()
             address = message.sender.addr
@@ -456,17 +480,32 @@ def run_pass(
     store: Any,
     *,
     progress: Callable[[int, int], None] | None = None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> list[Outcome]:
     """Process everything new in the watched folder once; returns what happened."""
     folder = engine.config.imap.watch
     state = mailbox.select(folder)
     mark = store.watermark(folder) if store else None
-    after = mark[1] if mark and mark[0] == state.uidvalidity else 0
-    uids = sorted(mailbox.search_unprocessed(after))
+    if mark is None and store and not executor.dry_run:
+        # The first pass on this folder starts the watermark at 0, so a crash in the middle of
+        # this very first batch is replayed too. (After a lost state file that replays the
+        # messages left in the folder once: idempotent, the server's marks stop any reply.)
+        store.set_watermark(folder, state.uidvalidity, 0)
+        store.flush()
+        mark = (state.uidvalidity, 0)
+    resume = bool(mark and mark[0] == state.uidvalidity)
+    after = mark[1] if mark and resume else 0
+    # Above the watermark, a message marked done belongs to a batch a crash interrupted
+    # (keywords are stored, then messages moved, then the watermark saved): replay it. Without
+    # a watermark (a lost state file) the marks alone decide, so nothing is redone.
+    executor.resume = resume
+    uids = sorted(mailbox.search_unprocessed(after, include_marked=resume))
     outcomes: list[Outcome] = []
     started = time.monotonic()
     headers_only = not engine.needs_text
     for batch in chunks(uids, BATCH_SIZE):
+        if stopping():  # SIGTERM: finish the batch in hand, not the whole backlog
+            break
         fetched = mailbox.fetch(batch, headers_only=headers_only)
         outcomes.extend(executor.process(fetched))
         if not executor.dry_run:

@@ -25,8 +25,13 @@ from mailparser.utils import decode_header_part, ported_string
 TEXT_LIMIT = 64 * 1024
 
 _ADDRESS_HEADERS = ("from", "reply-to", "to", "cc", "delivered-to", "x-original-to", "sender")
+_DELIVERABLE_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
-_CRLF_RE = re.compile(r"[\r\n\x00]+")
+# Every character str.splitlines() breaks on: the email package refuses them all in headers.
+_CRLF_RE = re.compile("[\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]+")
+# Longer header values are cut: no customer needs 8 KiB of Subject, and decoding and folding
+# megabytes of hostile header would stall the loop.
+HEADER_LIMIT = 8 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +96,10 @@ class Message:
 
     @property
     def reply_address(self) -> Address | None:
-        """Where a human reply goes: Reply-To when present, else From."""
+        """Where a human reply goes: Reply-To when present, else From; only an address a reply
+        can actually be written to (plain ASCII local@domain) counts."""
         for candidate in (*self.reply_to, *self.from_):
-            if candidate.addr:
+            if _DELIVERABLE_RE.match(candidate.addr):
                 return candidate
         return None
 
@@ -116,7 +122,7 @@ def _decode(value: object) -> str:
     if value is None:
         return ""
     try:
-        text = decode_header_part(str(value))
+        text = decode_header_part(str(value)[:HEADER_LIMIT])
     except Exception:  # a header no decoder understands is still text for our purposes
         text = str(value)
     return single_line(text)
@@ -143,16 +149,44 @@ def _payload_text(part: EmailMessage, limit: int) -> str:
     return str(ported_string(payload[:limit], encoding=charset, errors="replace"))
 
 
-_TAG_RE = re.compile(r"<[^>]*>")
-_SCRIPT_RE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_BLOCK_RE = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h\d)\b[^>]*>", re.IGNORECASE)
 _SPACES_RE = re.compile(r"[ \t\u00a0]+")
+_BLOCKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table"})
+_HIDDEN = frozenset({"script", "style", "head", "title"})
+
+
+# One token at a time, each match bounded by the next "<": linear on any input, unlike
+# backtracking tag regexes or html.parser, which both go quadratic on hostile markup such as
+# 64 KiB of "<script" with no ">" (measured: seconds per message).
+_TOKEN_RE = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)[^<>]*>|[^<]+|<")
+
+
+def _without_comments(markup: str) -> str:
+    kept, start = [], 0
+    while (opening := markup.find("<!--", start)) >= 0:
+        kept.append(markup[start:opening])
+        closing = markup.find("-->", opening + 4)
+        if closing < 0:
+            return "".join(kept)  # an unclosed comment hides the rest, as in a browser
+        start = closing + 3
+    kept.append(markup[start:])
+    return "".join(kept)
 
 
 def html_to_text(markup: str) -> str:
-    markup = _SCRIPT_RE.sub(" ", markup)
-    markup = _BLOCK_RE.sub("\n", markup)
-    text = html.unescape(_TAG_RE.sub(" ", markup))
+    parts: list[str] = []
+    hidden = 0
+    for token in _TOKEN_RE.finditer(_without_comments(markup)):
+        tag = token.group(2)
+        if tag is None:
+            if not hidden:
+                parts.append(token.group(0))
+            continue
+        name, closing = tag.lower(), bool(token.group(1))
+        if name in _HIDDEN:
+            hidden = max(0, hidden - 1) if closing else hidden + 1
+        elif name in _BLOCKS:
+            parts.append("\n")
+    text = html.unescape("".join(parts))
     lines = (_SPACES_RE.sub(" ", line).strip() for line in text.splitlines())
     return "\n".join(line for line in lines if line)
 
@@ -205,7 +239,7 @@ def parse_message(raw: bytes, *, headers_only: bool = False) -> Message:
     raw_index: dict[str, list[str]] = {}
     for name, value in msg.items():
         if name.lower() in _ADDRESS_HEADERS:
-            raw_index.setdefault(name.lower(), []).append(single_line(str(value)))
+            raw_index.setdefault(name.lower(), []).append(single_line(str(value)[:HEADER_LIMIT]))
 
     def addrs(name: str) -> tuple[Address, ...]:
         return _addresses(raw_index.get(name, []))

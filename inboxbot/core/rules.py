@@ -582,23 +582,32 @@ def _not(value: Any, ctx: CompileContext, registry: Registry) -> Predicate:
 # --- the built-in actions -------------------------------------------------------------------
 
 
+def folder_problem(folder: str) -> str | None:
+    """Why `folder` is not a folder of this account, or None. Names that reach into other
+    namespaces (#shared, Other Users, ~user) or climb out of a Maildir (..) are impossible by
+    construction, wherever a folder name comes from (rules or [folders])."""
+    parts = folder.replace(".", "/").split("/")
+    if (
+        not folder.strip()
+        or folder.startswith(("/", "#", "~"))
+        or ".." in folder
+        or any(not p for p in parts)
+        or any(ord(c) < 32 or c in "*%" for c in folder)
+        or parts[0].lower() in ("other users", "shared", "shared folders")
+    ):
+        return (f"{folder!r} is not a folder of this mailbox; use a plain name such as "
+                '"Urgent" or "Support/VIP"')
+    return None
+
+
 def folder_name(value: Any, ctx: CompileContext) -> str:
     """A role from [folders] or a literal folder inside this account; nothing else is allowed."""
     if not isinstance(value, str) or not value.strip():
         raise ctx.fail(f"a folder must be a role ({', '.join(ctx.folder_roles)}) or a name")
     folder = ctx.folder_roles.get(value, value)
-    parts = folder.replace(".", "/").split("/")
-    if (
-        folder.startswith(("/", "#", "~"))
-        or ".." in folder
-        or any(not p for p in parts)
-        or any(ord(c) < 32 for c in folder)
-        or parts[0].lower() in ("other users", "shared", "shared folders")
-    ):
-        raise ctx.fail(
-            f"{folder!r} is not a folder of this mailbox; use a plain name such as "
-            '"Urgent" or "Support/VIP"'
-        )
+    problem = folder_problem(folder)
+    if problem:
+        raise ctx.fail(problem)
     return folder
 
 

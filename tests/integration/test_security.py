@@ -297,12 +297,6 @@ def test_foreign_rule_stops_the_service_before_it_connects(
     assert not (tmp_path / "state.json").exists(), "refused before any state or connection"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: config._folders only rejects '*', '%' and CR/LF; [folders] sent/quarantine "
-    "(used directly by the service, never through core.rules.folder_name) can name "
-    "'#shared/...', 'Other Users/...' or '../x'",
-)
 @pytest.mark.parametrize("folder", ["#shared/spy", "Other Users/bob/INBOX", "../x", "~bob/x"])
 @pytest.mark.parametrize("role", ["sent", "quarantine"])
 def test_folder_roles_cannot_name_another_account(

@@ -18,7 +18,7 @@ def sync_answers(mailbox: Mailbox, store: Any, sent_folder: str, now: datetime) 
     state = mailbox.select(sent_folder)
     mark = store.watermark(sent_folder)
     after = mark[1] if mark and mark[0] == state.uidvalidity else 0
-    uids = [uid for uid in mailbox.search_unprocessed(after, include_marked=True) if uid > after]
+    uids = [uid for uid in mailbox.search_unprocessed(after) if uid > after]
     if not uids:
         return 0
     answered = 0

@@ -139,7 +139,14 @@ def after_batch(executor: Executor, outcomes: Sequence[Outcome], now: datetime) 
     if store is None:
         return
     config = engine.config
-    existing = _stored(store)
+    # Open reminders indexed by customer and by (message, kind): one pass over the store per
+    # batch, then constant work per message (re-reading the store per message was quadratic).
+    by_customer: dict[str, list[Reminder]] = {}
+    open_keys: set[tuple[str, str]] = set()
+    for stored in _stored(store):
+        if stored.open:
+            by_customer.setdefault(stored.customer.lower(), []).append(stored)
+            open_keys.add((stored.message_id, stored.kind))
     changed = False
     for outcome in outcomes:
         message = outcome.message
@@ -154,23 +161,23 @@ def after_batch(executor: Executor, outcomes: Sequence[Outcome], now: datetime) 
         sender = message.sender.addr if message.sender else ""
         if sender and not is_staff(sender, config) and not (triage and triage.automated):
             why = f"the customer wrote again ({message.message_id or message.subject})"
-            for cancelled in customer_wrote(existing, sender, why):
+            mine = by_customer.get(sender.lower(), [])
+            for cancelled in customer_wrote(mine, sender, why):
                 _save(store, cancelled)
                 log.info("reminder %s cancelled: %s", cancelled.id, why)
+                open_keys.discard((cancelled.message_id, cancelled.kind))
                 changed = True
-            existing = _stored(store) if changed else existing
+            by_customer[sender.lower()] = [r for r in mine if r.open and r.kind not in
+                                           ("checkin", "custom")]
         for action in outcome.plan.active:
             if action.type != "remind" or triage is None:
                 continue
             reminder = _from_action(action.args, outcome, triage, engine, now)
-            duplicate = any(
-                r.message_id == reminder.message_id and r.kind == reminder.kind and r.open
-                for r in existing
-            )
-            if reminder.message_id and duplicate:
+            if reminder.message_id and (reminder.message_id, reminder.kind) in open_keys:
                 continue  # the message is processed again after a crash or a deferred reply
             saved = _save(store, reminder)
-            existing.append(saved)
+            open_keys.add((saved.message_id, saved.kind))
+            by_customer.setdefault(saved.customer.lower(), []).append(saved)
             changed = True
             log.info(
                 "uid %s: %s reminder %s due %s", outcome.uid, reminder.kind, saved.id, reminder.due

@@ -27,7 +27,7 @@ from inboxbot.core.plan import Action, Facts, Plan
 from inboxbot.core.rules import OUTGOING, RuleSet, evaluate
 from inboxbot.core.triage import CustomerRecord, Triage, TriagePolicy
 from inboxbot.errors import MailboxError, SendError, StoreError
-from inboxbot.ports import Fetched, Mailbox, Sender
+from inboxbot.ports import Fetched, FolderState, Mailbox, Sender
 
 log = logging.getLogger("inboxbot")
 
@@ -206,7 +206,8 @@ class Executor:
         self.clock, self.dry_run = clock, dry_run
         self.limiter = ReplyLimiter(store, engine.config)
         self.deferred: set[int] = set()  # uids whose reply must be retried on the next pass
-        self.resume = False  # replay messages already marked done (an interrupted batch)
+        self.replay: set[int] = set()  # uids of an interrupted batch: marked but maybe not filed
+        self.folder_state: FolderState | None = None
         self._last_triage: dict[int, Triage] = {}
 
     # -- planning --------------------------------------------------------------------------
@@ -253,7 +254,7 @@ class Executor:
         outcomes = []
         work = _Work()
         for fetched in batch:
-            if SEEN in fetched.flags and not self.resume:
+            if SEEN in fetched.flags and fetched.uid not in self.replay:
                 continue
             outcome = self.plan_one(fetched, now, headers_only)
             # Staff command mails (support+remind-2d@) are filed, never answered.
@@ -271,8 +272,13 @@ class Executor:
         # ($InboxbotSeen): a crash in between replays the batch instead of losing them, and a
         # replayed message was recorded already.
         reminder_hooks.after_batch(self, [o for o in done if o.uid not in replayed], now)
-        self._record(done, now, replayed)
+        state = self.folder_state
+        if state is not None:
+            self.store.set_in_flight(state.name, state.uidvalidity, [o.uid for o in done])
+        self._record(done, now, replayed)  # flushes: all of the above is durable from here
         self._apply(work, outcomes)
+        if state is not None:
+            self.store.set_in_flight(state.name, state.uidvalidity, [])
         return outcomes
 
     def _collect(self, outcome: Outcome, work: _Work) -> None:
@@ -486,20 +492,12 @@ def run_pass(
     folder = engine.config.imap.watch
     state = mailbox.select(folder)
     mark = store.watermark(folder) if store else None
-    if mark is None and store and not executor.dry_run:
-        # The first pass on this folder starts the watermark at 0, so a crash in the middle of
-        # this very first batch is replayed too. (After a lost state file that replays the
-        # messages left in the folder once: idempotent, the server's marks stop any reply.)
-        store.set_watermark(folder, state.uidvalidity, 0)
-        store.flush()
-        mark = (state.uidvalidity, 0)
-    resume = bool(mark and mark[0] == state.uidvalidity)
-    after = mark[1] if mark and resume else 0
-    # Above the watermark, a message marked done belongs to a batch a crash interrupted
-    # (keywords are stored, then messages moved, then the watermark saved): replay it. Without
-    # a watermark (a lost state file) the marks alone decide, so nothing is redone.
-    executor.resume = resume
-    uids = sorted(mailbox.search_unprocessed(after, include_marked=resume))
+    after = mark[1] if mark and mark[0] == state.uidvalidity else 0
+    # A batch a crash interrupted after marking it done ($InboxbotSeen) but before filing it is
+    # replayed: its messages are still here, marked, and would otherwise never be filed.
+    executor.replay = set(store.in_flight(folder, state.uidvalidity)) if store else set()
+    executor.folder_state = state
+    uids = sorted(set(mailbox.search_unprocessed(after)) | executor.replay)
     outcomes: list[Outcome] = []
     started = time.monotonic()
     headers_only = not engine.needs_text

@@ -220,12 +220,9 @@ class ImapMailbox:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def search_unprocessed(self, after_uid: int, *, include_marked: bool = False) -> list[int]:
-        criteria = ["UID", f"{after_uid + 1}:*"]
-        if not include_marked:
-            criteria += ["NOT", "KEYWORD", SEEN_KEYWORD]
+    def search_unprocessed(self, after_uid: int) -> list[int]:
         with self._translate("search", self._selected):
-            found = self._imap.search(criteria)
+            found = self._imap.search(["UID", f"{after_uid + 1}:*", "NOT", "KEYWORD", SEEN_KEYWORD])
         # "n:*" always includes the highest UID, even when that is below n (RFC 3501 6.4.8).
         return sorted(uid for uid in found if uid > after_uid)
 

@@ -549,9 +549,9 @@ class MaildirMailbox:
     # -- reading --
 
     @_os_errors("search the folder")
-    def search_unprocessed(self, after_uid: int, *, include_marked: bool = False) -> list[int]:
+    def search_unprocessed(self, after_uid: int) -> list[int]:
         self._resync()
-        letter = None if include_marked else self._keywords.letter(SEEN_KEYWORD)
+        letter = self._keywords.letter(SEEN_KEYWORD)
         return sorted(
             uid
             for uid, rel in self._index.items()

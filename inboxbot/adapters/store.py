@@ -532,6 +532,25 @@ class StateStore:
             doc["uidvalidity"], doc["last_uid"] = uidvalidity, last_uid
             self._watermarks.touch(key)
 
+    def in_flight(self, folder: str, uidvalidity: int) -> list[int]:
+        """UIDs of the batch being marked and moved in ``folder`` when the service stopped; []
+        when that batch finished (or the folder's UIDVALIDITY changed since)."""
+        key = self._folder_ids.get(folder)
+        doc = self._watermarks.docs.get(key) if key is not None else None
+        if not doc or doc.get("uidvalidity") != uidvalidity:
+            return []
+        return [int(uid) for uid in doc.get("in_flight", [])]
+
+    def set_in_flight(self, folder: str, uidvalidity: int, uids: Sequence[int]) -> None:
+        """Remember the batch about to be marked done on the server, until it is filed."""
+        if folder not in self._folder_ids:
+            self.set_watermark(folder, uidvalidity, 0)
+        key = self._folder_ids[folder]
+        doc = self._watermarks.docs[key]
+        if doc.get("in_flight", []) != list(uids) or doc["uidvalidity"] != uidvalidity:
+            doc["in_flight"] = list(uids)
+            self._watermarks.touch(key)
+
     # -- outbox (exactly once, DESIGN.md section 4) ------------------------------------------
 
     def outbox_add(self, key: str, entry: dict[str, Any]) -> bool:

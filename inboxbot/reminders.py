@@ -159,7 +159,9 @@ def after_batch(executor: Executor, outcomes: Sequence[Outcome], now: datetime) 
             continue
         triage = executor._last_triage.get(outcome.uid)
         sender = message.sender.addr if message.sender else ""
-        if sender and not is_staff(sender, config) and not (triage and triage.automated):
+        # Only a customer with open reminders can cancel one; ask the costlier questions after.
+        if (sender.lower() in by_customer and not is_staff(sender, config)
+                and not (triage and triage.automated)):
             why = f"the customer wrote again ({message.message_id or message.subject})"
             mine = by_customer.get(sender.lower(), [])
             for cancelled in customer_wrote(mine, sender, why):

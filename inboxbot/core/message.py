@@ -171,7 +171,27 @@ def _decode(value: object) -> str:
     return single_line(text)
 
 
+_SIMPLE_ADDRESS_RE = re.compile(
+    r'^\s*(?:"([^"\\]*)"|([^"<>,;:@()\\]*?))\s*<([^<>\s,;"@]+@[^<>\s,;"@]+)>\s*$'
+    r'|^\s*([^<>\s,;"@()]+@[^<>\s,;"@()]+)\s*$'
+)
+
+
+def _simple_address(value: str) -> Address | None:
+    """The common one-address header without the full RFC 5322 parser (a third of the time
+    of a header-only triage went there)."""
+    match = _SIMPLE_ADDRESS_RE.match(value)
+    if match is None:
+        return None
+    quoted, plain, angle, bare = match.groups()
+    name = (quoted if quoted is not None else plain or "").strip()
+    return Address(_decode(name) if name else "", (angle or bare).lower())
+
+
 def _addresses(values: Iterable[str]) -> tuple[Address, ...]:
+    values = [v for v in values if v]
+    if len(values) == 1 and (simple := _simple_address(values[0])) is not None:
+        return (simple,)
     result = []
     for name, addr in email.utils.getaddresses([v for v in values if v]):
         addr = single_line(addr).strip("<> ").lower()

@@ -10,6 +10,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from inboxbot.core.durations import parse_duration
@@ -127,7 +128,7 @@ class Rule:
 class RuleSet:
     rules: tuple[Rule, ...]
 
-    @property
+    @cached_property
     def enabled(self) -> tuple[Rule, ...]:
         return tuple(r for r in self.rules if r.enabled)
 

@@ -450,6 +450,78 @@ def test_crash_right_after_the_smtp_250_resends_with_the_same_message_id(shop, m
     assert {"$AutoReplied", SEEN} <= item["flags"]
 
 
+def test_crash_before_sent_is_on_disk_does_not_resend(shop, monkeypatch) -> None:
+    """SIGKILL after the 250 while "sent" is being written: the $AutoReplied mark is already on
+    the server (it is set before the fsync), so the restart does not answer again."""
+    from inboxbot.adapters import smtp
+    from inboxbot.adapters.store import StateStore
+
+    shop.dovecot.append("INBOX", customer_mail("fsync@customer.example", "Hi", "A question."))
+    send, flush = smtp.SmtpSender.send, StateStore.flush
+    sent: list[bool] = []
+
+    def send_and_note(self: Any, *args: Any, **kwargs: Any) -> None:
+        send(self, *args, **kwargs)
+        sent.append(True)
+
+    def flush_or_die(self: StateStore) -> bool:
+        if sent:
+            raise SystemExit("killed")
+        return flush(self)
+
+    monkeypatch.setattr(smtp.SmtpSender, "send", send_and_note)
+    monkeypatch.setattr(StateStore, "flush", flush_or_die)
+    close = StateStore.close
+    # SIGKILL writes nothing more: closing must not save what the "killed" flush did not.
+    monkeypatch.setattr(StateStore, "close", StateStore._release)
+    with pytest.raises(SystemExit):
+        serve(shop.config(), once=True)
+    monkeypatch.setattr(StateStore, "flush", flush)
+    monkeypatch.setattr(StateStore, "close", close)
+    sent.clear()
+    serve(shop.config(), once=True)
+
+    assert len(shop.sink.messages) == 1, [m.rcpt_tos for m in shop.sink.messages]
+    [item] = shop.folder("INBOX").values()
+    assert {"$AutoReplied", SEEN} <= item["flags"]
+
+
+def test_crash_while_tagging_with_the_state_lost_files_everything(shop, monkeypatch) -> None:
+    """SIGKILL while the batch's keywords are stored, then the state file is lost (no in-flight
+    list to replay): $InboxbotSeen is stored last, so nothing is marked done yet and the next run
+    files and tags every message, answering each customer once."""
+    from inboxbot.adapters import imap
+    from inboxbot.adapters.store import StateStore
+
+    made = [KINDS[kind](i) for i, kind in enumerate(("vip", "urgent", "complaint"))]
+    for expected in made:
+        shop.dovecot.append("INBOX", expected.raw)
+    add_keywords = imap.ImapMailbox.add_keywords
+
+    def die_at_complaint(self: Any, uids: Any, keywords: Any) -> None:
+        if list(keywords) == ["$Complaint"]:
+            raise SystemExit("killed")
+        add_keywords(self, uids, keywords)
+
+    monkeypatch.setattr(imap.ImapMailbox, "add_keywords", die_at_complaint)
+    monkeypatch.setattr(StateStore, "close", StateStore._release)  # SIGKILL saves nothing
+    with pytest.raises(SystemExit):
+        serve(shop.config(), once=True)
+    monkeypatch.undo()
+    for leftover in shop.directory.glob("state.json*"):
+        leftover.unlink()
+    serve(shop.config(), once=True)
+
+    for expected in made:
+        msgid = email.message_from_bytes(expected.raw)["Message-ID"]
+        found = [i for i in shop.folder(expected.folder).values() if msgid in i["header"]]
+        assert len(found) == 1, (msgid, expected.folder, shop.folder("INBOX"))
+        assert expected.keywords | {SEEN, "$AutoReplied"} <= found[0]["flags"], (msgid, found)
+    assert not [i for i in shop.folder("INBOX").values() if "$VIP" in i["flags"]]
+    replies = Counter(m.rcpt_tos[0] for m in shop.sink.messages)
+    assert sorted(replies.values()) == [1, 1, 1], replies
+
+
 def test_sigterm_during_a_backlog_stops_within_5s(shop, daemons) -> None:
     shop.dovecot.deliver_many("INBOX", [e.raw for e in mixed_backlog(2000)])
     daemon = daemons(shop)

@@ -6,7 +6,7 @@ language detector or the classifier, which keeps the header-only path fast.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -128,7 +128,10 @@ class Triage:
 
     @cached_property
     def verdict(self) -> Verdict | None:
-        if self.classifier is None:
+        """None for automated mail: a bounce quoting "delivery failed" or a notification is no
+        customer's complaint, so it is never tagged, filed or reminded about as one (DESIGN.md:
+        automated mail stays where it is, marked only as seen by inboxbot)."""
+        if self.classifier is None or self.automated is not None:
             return None
         return self.classifier.classify(self.message.subject, self.message.text, self.language)
 
@@ -182,7 +185,7 @@ class Triage:
     def facts(self) -> Facts:
         verdict = self.verdict
         cues: dict[str, tuple[str, ...]] = {}
-        if verdict is not None and isinstance(verdict.cues, dict):
+        if verdict is not None and isinstance(verdict.cues, Mapping):
             cues = {str(k): tuple(v) for k, v in verdict.cues.items()}
         return Facts(
             automated=self.automated,

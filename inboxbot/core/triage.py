@@ -17,6 +17,9 @@ from inboxbot.core.message import Message
 from inboxbot.core.plan import Channel, Facts, SenderKind
 
 _NOREPLY_LOCALS = ("noreply", "no-reply", "no_reply", "donotreply", "do-not-reply")
+# The languages the shipped lexicons know: a complaint is read in the language it was written in,
+# even when the shop answers in fewer.
+CLASSIFIER_LANGUAGES = ("en", "de", "sv", "et")
 
 
 class Verdict(Protocol):
@@ -127,13 +130,27 @@ class Triage:
         )
 
     @cached_property
+    def text_language(self) -> str:
+        """The language the customer wrote in, for the classifier. The reply language when the
+        shop answers in every language the lexicons know; otherwise detected among those and the
+        shop's own (a German complaint to an English-only shop is still a complaint), and ""
+        (every lexicon) when too short to tell."""
+        wanted = dict.fromkeys((*self.policy.languages, *CLASSIFIER_LANGUAGES))
+        if self.detect_language is None or len(wanted) == len(self.policy.languages):
+            return self.language
+        text = f"{self.message.subject}\n{self.message.text}"
+        return self.detect_language(text, self.message.content_language, tuple(wanted), "")
+
+    @cached_property
     def verdict(self) -> Verdict | None:
         """None for automated mail: a bounce quoting "delivery failed" or a notification is no
         customer's complaint, so it is never tagged, filed or reminded about as one (DESIGN.md:
         automated mail stays where it is, marked only as seen by inboxbot)."""
         if self.classifier is None or self.automated is not None:
             return None
-        return self.classifier.classify(self.message.subject, self.message.text, self.language)
+        return self.classifier.classify(
+            self.message.subject, self.message.text, self.text_language
+        )
 
     @property
     def complaint(self) -> bool:

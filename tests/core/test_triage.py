@@ -325,3 +325,32 @@ def test_automated_mail_is_never_classified(headers: dict[str, str]) -> None:
     assert (t.verdict, t.complaint, t.urgent, t.angry) == (None, False, False, False)
     assert t.facts().cues == {}
     assert classifier.calls == []
+
+
+@pytest.mark.parametrize(("subject", "body"), [
+    ("Teekanne kaputt", "Die Teekanne kam mit einem Sprung an. Ich möchte mein Geld zurück."),
+    ("Trasig vas", "Vasen kom trasig och jag vill ha pengarna tillbaka."),
+    ("Vale toode", "Sain vale toote ja soovin raha tagasi, pakend oli ka katki."),
+])
+def test_a_complaint_in_a_language_the_shop_does_not_answer_in_is_still_a_complaint(
+    subject: str, body: str,
+) -> None:
+    """An English-only shop still files a German, Swedish or Estonian complaint; it answers
+    in English."""
+    from inboxbot.core.language import detect_language
+    from inboxbot.lexicons import default_classifier
+
+    english_only = TriagePolicy(shop_address="support@shop.example", languages=("en",),
+                                default_language="en")
+    t = Triage(mail(subject=subject, body=body), english_only, NOW,
+               classifier=default_classifier(), detect_language=detect_language)
+    assert t.language == "en"
+    assert t.complaint, t.verdict
+
+
+def test_a_shop_answering_in_every_lexicon_language_detects_once() -> None:
+    detector = FakeDetector("sv")
+    t = Triage(mail(), POLICY, NOW, classifier=FakeClassifier(), detect_language=detector)
+    assert t.text_language == t.language == "sv"
+    t.facts()
+    assert len(detector.calls) == 1

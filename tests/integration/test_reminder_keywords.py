@@ -90,3 +90,27 @@ def test_resolved_keyword_schedules_one_check_in_in_the_customers_language(shop)
     message, _body = _parse(mails[1].raw)
     assert message["In-Reply-To"] == "<pot2@k.example>"
     assert message["Content-Language"] == "de"
+
+
+def test_overdue_folder_moves_an_unanswered_complaint_when_its_reminder_fires(shop) -> None:
+    """[reminders].overdue_folder = "urgent": the complaint that stayed in the queue unanswered
+    goes to the urgent folder when staff are reminded (issue 6, "optionally moved")."""
+    shop.write(extra=REMINDERS + 'overdue_folder = "urgent"\n')
+    shop.dovecot.append("INBOX", customer_mail(
+        "sad@customer.example", "Damaged parcel",
+        "Hello, my order arrived damaged: the mug is broken. Could you send a replacement?",
+        msgid="<mug2@customer.example>"))
+    _run(shop, MONDAY_10)  # a complaint, not urgent: stays in INBOX; promise 8 h -> Tue 10:00
+    assert any("<mug2@customer.example>" in i["header"] for i in shop.folder("INBOX").values())
+
+    _run(shop, MONDAY_10 + timedelta(hours=23))  # Tuesday 09:00: not yet due
+    assert any("<mug2@customer.example>" in i["header"] for i in shop.folder("INBOX").values())
+    _run(shop, MONDAY_10 + timedelta(days=1, minutes=1))
+
+    time.sleep(0.3)
+    assert len(_to(shop, OWNER)) == 1
+    assert not any("<mug2@customer.example>" in i["header"]
+                   for i in shop.folder("INBOX").values())
+    [flags] = [i["flags"] for i in shop.folder("Urgent").values()
+               if "<mug2@customer.example>" in i["header"]]
+    assert {"$Overdue", "\\Flagged", "$Complaint"} <= flags

@@ -159,6 +159,12 @@ class VipSettings:
 class ReminderSettings:
     notify: str = ""
     check_in_after: timedelta = timedelta(hours=48)
+    # A folder role of [folders] ("urgent") or a folder name: where a complaint goes when its
+    # staff reminder fires unanswered. "" leaves it where it is (marked $Overdue, \Flagged).
+    overdue_folder: str = ""
+
+    def overdue_target(self, folders: FolderSettings) -> str:
+        return folders.roles().get(self.overdue_folder, self.overdue_folder)
 
 
 @dataclass(frozen=True)
@@ -482,7 +488,15 @@ def _reminders(section: _Section) -> ReminderSettings:
     notify = section.get("notify", str, "")
     if notify and notify != "mailbox":
         notify = _address(section, "notify", notify)
-    return ReminderSettings(notify, section.duration("check_in_after", timedelta(hours=48)))
+    check_in_after = section.duration("check_in_after", timedelta(hours=48))
+    overdue_folder = section.get("overdue_folder", str, "")
+    if overdue_folder:
+        from inboxbot.core.rules import folder_problem
+
+        problem = folder_problem(overdue_folder)
+        if problem:
+            section.fail("overdue_folder", problem)
+    return ReminderSettings(notify, check_in_after, overdue_folder)
 
 
 def _triage(section: _Section, base: Path) -> TriageSettings:

@@ -642,7 +642,20 @@ class ReminderRunner:
             folder, uid = hit[0], hit[1]
             self.mailbox.select(folder)
             self.mailbox.add_keywords([uid], [OVERDUE, "\\Flagged"])
+            self._move_overdue(folder, uid)
         return True
+
+    def _move_overdue(self, folder: str, uid: int) -> None:
+        """[reminders].overdue_folder: the overdue complaint leaves the queue for that folder."""
+        target = self.config.reminders.overdue_target(self.config.folders)
+        if not target or target == folder:
+            return
+        try:
+            self.mailbox.ensure_folders([target])
+            self.mailbox.select(folder)
+            self.mailbox.move([uid], target)
+        except MailboxError as error:  # the reminder went out; the mark shows it is overdue
+            log.warning("overdue message %s:%s not moved to %s: %s", folder, uid, target, error)
 
     def _compose(self, reminder: Reminder, inbound: Message, now: datetime) -> EmailMessage:
         composer = self.engine.composer

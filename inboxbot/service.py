@@ -296,6 +296,7 @@ class Executor:
                 work.outgoing.append((outcome, triage, action))
         if outcome.error:
             log.warning("uid %s: moved to %s: %s", outcome.uid, outcome.folder, outcome.error)
+        _log_unanswered(outcome)
 
     def _send_all(self, work: _Work, now: datetime) -> None:
         planned = []
@@ -473,6 +474,17 @@ class Executor:
                     }
                 )
         self.store.flush()
+
+
+def _log_unanswered(outcome: Outcome) -> None:
+    """Why no reply went out, in the log as in `simulate`: each skipped reply-like action with
+    its reason, and automated mail, which no reply rule matches."""
+    outgoing = [a for a in outcome.plan.actions if a.type in OUTGOING]
+    for action in outgoing:
+        if action.skipped:
+            log.info("uid %s: %s skipped: %s", outcome.uid, action.type, action.skipped)
+    if not outgoing and outcome.facts is not None and outcome.facts.automated:
+        log.info("uid %s: not answered: automated mail (%s)", outcome.uid, outcome.facts.automated)
 
 
 def _recipients(message: EmailMessage) -> list[str]:

@@ -161,6 +161,15 @@ def test_addresses_and_vip_domains_are_normalised() -> None:
     assert not config.vip.is_vip("x@notbigco.example")
 
 
+def test_overdue_folder_is_a_folder_role_or_a_name() -> None:
+    config = parse(MINIMAL + '[folders]\nurgent = "Support/Urgent"\n'
+                   '[reminders]\noverdue_folder = "urgent"\n')
+    assert config.reminders.overdue_target(config.folders) == "Support/Urgent"
+    named = parse(MINIMAL + '[reminders]\noverdue_folder = "Late"\n')
+    assert named.reminders.overdue_target(named.folders) == "Late"
+    assert parse(MINIMAL).reminders.overdue_target(named.folders) == ""
+
+
 def test_reminders_notify_may_be_mailbox() -> None:
     config = parse(MINIMAL + '[reminders]\nnotify = "mailbox"\n')
     assert config.reminders.notify == "mailbox"
@@ -260,6 +269,8 @@ BAD = [
     ("bad envelope sender", MINIMAL + '[autoreply]\nenvelope_sender = "bounces"\n',
      "[autoreply].envelope_sender"),
     ("folder with wildcard", MINIMAL + '[folders]\nvip = "VIP*"\n', "[folders].vip"),
+    ("overdue folder outside the account", MINIMAL + '[reminders]\noverdue_folder = "../x"\n',
+     "[reminders].overdue_folder"),
     ("blank folder", MINIMAL + '[folders]\nurgent = "  "\n', "[folders].urgent"),
     ("missing ca_file", _replace("[imap]\n", '[imap]\nca_file = "/nonexistent/ca.pem"\n'),
      "[imap].ca_file"),

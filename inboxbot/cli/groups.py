@@ -115,7 +115,7 @@ def hours_set(
     try:
         parse_day_hours(spec)
     except ValueError as error:
-        raise InboxbotError(f"{spec!r}: {error}") from None
+        raise InboxbotError(f"[hours].{day}: {error}; nothing changed") from None
     typer.echo(set_value(load(config).path, "hours", day, spec))
 
 

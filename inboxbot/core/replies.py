@@ -398,9 +398,11 @@ class TemplateSet:
         loader_source = self._loader.get_source(self._env, template)[0]
         try:
             ast = self._env.parse(loader_source, template, path)
+            # Compiles the template: an unknown filter or test is found here.
+            undeclared = meta.find_undeclared_variables(ast)
         except TemplateSyntaxError as error:
             return [_describe(error, path)]
-        unknown = meta.find_undeclared_variables(ast) - CONTEXT_VARIABLES - set(self._env.globals)
+        unknown = undeclared - CONTEXT_VARIABLES - set(self._env.globals)
         if unknown:
             # Static: catches a misspelt name even inside a branch no sample takes.
             return [f"{path}:{_first_use(ast, n)}: {n!r} is undefined" for n in sorted(unknown)]

@@ -6,7 +6,7 @@ language detector or the classifier, which keeps the header-only path fast.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
@@ -17,6 +17,9 @@ from inboxbot.core.message import Message
 from inboxbot.core.plan import Channel, Facts, SenderKind
 
 _NOREPLY_LOCALS = ("noreply", "no-reply", "no_reply", "donotreply", "do-not-reply")
+# The languages the shipped lexicons know: a complaint is read in the language it was written in,
+# even when the shop answers in fewer.
+CLASSIFIER_LANGUAGES = ("en", "de", "sv", "et")
 
 
 class Verdict(Protocol):
@@ -127,10 +130,27 @@ class Triage:
         )
 
     @cached_property
+    def text_language(self) -> str:
+        """The language the customer wrote in, for the classifier. The reply language when the
+        shop answers in every language the lexicons know; otherwise detected among those and the
+        shop's own (a German complaint to an English-only shop is still a complaint), and ""
+        (every lexicon) when too short to tell."""
+        wanted = dict.fromkeys((*self.policy.languages, *CLASSIFIER_LANGUAGES))
+        if self.detect_language is None or len(wanted) == len(self.policy.languages):
+            return self.language
+        text = f"{self.message.subject}\n{self.message.text}"
+        return self.detect_language(text, self.message.content_language, tuple(wanted), "")
+
+    @cached_property
     def verdict(self) -> Verdict | None:
-        if self.classifier is None:
+        """None for automated mail: a bounce quoting "delivery failed" or a notification is no
+        customer's complaint, so it is never tagged, filed or reminded about as one (DESIGN.md:
+        automated mail stays where it is, marked only as seen by inboxbot)."""
+        if self.classifier is None or self.automated is not None:
             return None
-        return self.classifier.classify(self.message.subject, self.message.text, self.language)
+        return self.classifier.classify(
+            self.message.subject, self.message.text, self.text_language
+        )
 
     @property
     def complaint(self) -> bool:
@@ -182,7 +202,7 @@ class Triage:
     def facts(self) -> Facts:
         verdict = self.verdict
         cues: dict[str, tuple[str, ...]] = {}
-        if verdict is not None and isinstance(verdict.cues, dict):
+        if verdict is not None and isinstance(verdict.cues, Mapping):
             cues = {str(k): tuple(v) for k, v in verdict.cues.items()}
         return Facts(
             automated=self.automated,

@@ -458,6 +458,8 @@ def test_hours_set_refuses_bad_input(shop: Path, day: str, spec: str) -> None:
     assert result.exit_code == 1
     assert len(error_lines(result)) == 1
     assert config.read_bytes() == before
+    if day != "funday":  # names the key it refused to write
+        assert "[hours].fri" in error_lines(result)[0], error_lines(result)
 
 
 def test_hours_next_json(shop: Path) -> None:

@@ -186,6 +186,17 @@ def test_a_syntax_error_is_reported_with_file_and_line() -> None:
     assert len(problems) == 1 and problems[0].startswith("replies/ack.en.txt:4: ")
 
 
+@pytest.mark.parametrize("expression", [
+    "{{ reference|nosuchfilter }}", "{% if reference is nosuchtest %}x{% endif %}",
+])
+def test_an_unknown_filter_or_test_is_reported_with_file_and_line(expression: str) -> None:
+    """Jinja finds these while compiling, not while parsing: `check` must report them as a
+    problem of the file, not crash with a traceback."""
+    problems = ts({"ack.en.txt": f"Subject: x\n\nhello\n{expression}\n"}).validate()
+    assert len(problems) == 1 and problems[0].startswith("replies/ack.en.txt:4: "), problems
+    assert "nosuch" in problems[0]
+
+
 def test_a_runtime_error_is_reported_with_its_line() -> None:
     source = "Subject: x\n\nhello\n{{ customer_name.nope.deeper }}\n"
     problems = ts({"ack.en.txt": source}).validate()

@@ -293,3 +293,64 @@ def test_facts_collect_everything() -> None:
         sender="vip", channel="supported", open=True, now=NOW,
         cues={"complaint": ("kaputt",), "angry": ("!!!",)},
     )
+
+
+# --- the real classifier ------------------------------------------------------------------------
+
+def test_facts_carry_the_cue_words_of_the_real_classifier() -> None:
+    """The shipped classifier returns its cues as a read-only mapping; they must reach the facts
+    (and so the complaint log and `stats`' recurring words), not only a test double's dict."""
+    from inboxbot.lexicons import default_classifier
+
+    t = Triage(mail(subject="Lamp arrived broken", body="The lamp is broken. I want a refund."),
+               POLICY, NOW, classifier=default_classifier(), detect_language=FakeDetector("en"))
+    cues = t.facts().cues
+    assert t.complaint
+    assert cues["complaint"], cues
+    assert any("broken" in cue for cue in cues["complaint"]), cues
+
+
+@pytest.mark.parametrize("headers", [
+    {"Auto_Submitted": "auto-replied"},
+    {"Return_Path": "<>"},
+    {"Precedence": "bulk"},
+])
+def test_automated_mail_is_never_classified(headers: dict[str, str]) -> None:
+    """A bounce quoting "delivery failed", or an out-of-office, is no customer's complaint: it is
+    never tagged, filed or reminded about as one, whatever the words in it."""
+    classifier = FakeClassifier(FakeVerdict(complaint=True, urgent=True, angry=True))
+    t = Triage(mail(subject="Delivery failed", body="Broken, refund, lawyer!", **headers),
+               POLICY, NOW, classifier=classifier, detect_language=FakeDetector("en"))
+    assert t.automated is not None
+    assert (t.verdict, t.complaint, t.urgent, t.angry) == (None, False, False, False)
+    assert t.facts().cues == {}
+    assert classifier.calls == []
+
+
+@pytest.mark.parametrize(("subject", "body"), [
+    ("Teekanne kaputt", "Die Teekanne kam mit einem Sprung an. Ich möchte mein Geld zurück."),
+    ("Trasig vas", "Vasen kom trasig och jag vill ha pengarna tillbaka."),
+    ("Vale toode", "Sain vale toote ja soovin raha tagasi, pakend oli ka katki."),
+])
+def test_a_complaint_in_a_language_the_shop_does_not_answer_in_is_still_a_complaint(
+    subject: str, body: str,
+) -> None:
+    """An English-only shop still files a German, Swedish or Estonian complaint; it answers
+    in English."""
+    from inboxbot.core.language import detect_language
+    from inboxbot.lexicons import default_classifier
+
+    english_only = TriagePolicy(shop_address="support@shop.example", languages=("en",),
+                                default_language="en")
+    t = Triage(mail(subject=subject, body=body), english_only, NOW,
+               classifier=default_classifier(), detect_language=detect_language)
+    assert t.language == "en"
+    assert t.complaint, t.verdict
+
+
+def test_a_shop_answering_in_every_lexicon_language_detects_once() -> None:
+    detector = FakeDetector("sv")
+    t = Triage(mail(), POLICY, NOW, classifier=FakeClassifier(), detect_language=detector)
+    assert t.text_language == t.language == "sv"
+    t.facts()
+    assert len(detector.calls) == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -55,7 +57,7 @@ def test_swedish_mail_gets_a_swedish_reply(shop) -> None:
     assert "Tack för att du hörde av dig" in body
 
 
-def test_machines_get_no_reply(shop) -> None:
+def test_machines_get_no_reply(shop, caplog) -> None:
     machines = [
         bounce(1),
         out_of_office(2),
@@ -69,23 +71,30 @@ def test_machines_get_no_reply(shop) -> None:
     shop.dovecot.append_many("INBOX", machines)
     shop.dovecot.append("INBOX", customer_mail("human@customer.example", "Hi", "A question."))
 
-    serve(shop.config(), once=True)
+    with caplog.at_level(logging.INFO, logger="inboxbot"):
+        serve(shop.config(), once=True)
 
     received = shop.sink.wait_for(1)
     assert [r.rcpt_tos for r in received] == [("human@customer.example",)]
     flags = [item["flags"] for item in shop.folder("INBOX").values()]
     assert sum("$AutoReplied" in f for f in flags) == 1
     assert all("$InboxbotSeen" in f for f in flags)
+    unanswered = re.findall(r"uid \d+: not answered: automated mail \((.+)\)", caplog.text)
+    assert len(unanswered) == len(machines), caplog.text  # each machine, with its reason
 
 
-def test_second_mail_from_the_same_sender_within_per_sender_gets_none(shop) -> None:
+def test_second_mail_from_the_same_sender_within_per_sender_gets_none(shop, caplog) -> None:
     shop.dovecot.append("INBOX", customer_mail("twice@customer.example", "One", "First."))
     serve(shop.config(), once=True)
     shop.dovecot.append("INBOX", customer_mail("twice@customer.example", "Two", "Second."))
-    serve(shop.config(), once=True)
+    with caplog.at_level(logging.INFO, logger="inboxbot"):
+        serve(shop.config(), once=True)
 
     assert len(shop.sink.wait_for(1)) == 1
     assert len(shop.sink.messages) == 1
+    # the reason for the skipped reply is in the log, as in `simulate`
+    assert re.search(r"uid 2: reply skipped: twice@customer.example was already answered .*"
+                     r"\(per_sender\)", caplog.text), caplog.text
 
 
 def test_three_hundred_senders_with_max_per_hour_100_get_exactly_100(shop) -> None:

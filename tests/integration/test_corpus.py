@@ -37,3 +37,28 @@ def test_corpus_is_complete() -> None:
 def test_every_corpus_mail_is_automated(path: Path) -> None:
     msg = parse_message(path.read_bytes())
     assert automated_reason(msg) is not None, f"{path.name}: {msg.sender} {msg.subject!r}"
+
+
+def test_default_rules_plan_nothing_but_the_seen_mark_for_the_corpus(tmp_path: Path) -> None:
+    """The corpus README's second promise: no reply, redirect, forward or check-in is planned
+    for any of these, and (DESIGN.md) automated mail stays where it is, untagged: a bounce that
+    quotes "delivery failed" is no complaint and gets no $Complaint or staff reminder."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from inboxbot.cli.app import app
+
+    runner = CliRunner()
+    shop = tmp_path / "shop"
+    init = runner.invoke(app, ["init", str(shop), "--no-input", "--address",
+                               "support@shop.example", "--languages", "en,de,sv,et"])
+    assert init.exit_code == 0, init.output
+    result = runner.invoke(app, ["simulate", "-c", str(shop / "config.toml"), str(CORPUS),
+                                 "--at", "2026-11-23T10:00+01:00", "--json"])
+    assert result.exit_code == 0, result.output
+    plans = json.loads(result.stdout)
+    assert len(plans) == 326
+    acted = {item["source"]: [a for a in item["actions"] if "skipped" not in a]
+             for item in plans}
+    assert {source: actions for source, actions in acted.items() if actions} == {}

@@ -64,6 +64,7 @@ def test_two_hundred_mixed_mails_are_triaged_and_counted(shop) -> None:
     assert sum(stats["per_week"].values()) == complaints
     assert "chronic@customer.example" in stats["repeat_complainers"]
     assert stats["per_category"], "categories are logged"
+    assert stats["top_cues"], "the cue words are logged (stats: top recurring words)"
     assert stats["answered"] == 0
 
 

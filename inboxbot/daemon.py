@@ -162,7 +162,7 @@ def _watch(
         if not dry_run:  # before the pass: run_pass leaves the watched folder selected for IDLE
             sync_answers(mailbox, store, engine.config.folders.sent, clock())
         outcomes = run_pass(engine, mailbox, executor, store, progress=progress,
-                            stopping=lambda: lifecycle.stopping)
+                            stopping=lambda: lifecycle.stopping, keep=dry_run)
         if reminders is not None:
             reminders.run()
         if not dry_run:

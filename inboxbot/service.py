@@ -492,8 +492,11 @@ def run_pass(
     *,
     progress: Callable[[int, int], None] | None = None,
     stopping: Callable[[], bool] = lambda: False,
+    keep: bool = True,
 ) -> list[Outcome]:
-    """Process everything new in the watched folder once; returns what happened."""
+    """Process everything new in the watched folder once; returns what happened, or [] with
+    keep=False: a long run keeps nothing of a batch once it is done, so memory does not grow
+    with the backlog (each Outcome holds the message and up to 64 KiB of its text)."""
     folder = engine.config.imap.watch
     state = mailbox.select(folder)
     mark = store.watermark(folder) if store else None
@@ -504,13 +507,18 @@ def run_pass(
     executor.folder_state = state
     uids = sorted(set(mailbox.search_unprocessed(after)) | executor.replay)
     outcomes: list[Outcome] = []
+    processed = 0
     started = time.monotonic()
     headers_only = not engine.needs_text
     for batch in chunks(uids, BATCH_SIZE):
         if stopping():  # SIGTERM: finish the batch in hand, not the whole backlog
             break
         fetched = mailbox.fetch(batch, headers_only=headers_only)
-        outcomes.extend(executor.process(fetched))
+        done_now = executor.process(fetched)
+        del fetched  # the raw bytes of a batch: not while the next one is fetched
+        processed += len(done_now)
+        if keep:
+            outcomes.extend(done_now)
         if not executor.dry_run:
             # A deferred reply keeps the watermark below it so the next pass retries it.
             done = [u for u in batch if u < min(executor.deferred, default=max(batch) + 1)]
@@ -518,7 +526,7 @@ def run_pass(
                 store.set_watermark(folder, state.uidvalidity, max(done))
             store.flush()
         if progress:
-            progress(len(outcomes), len(uids))
+            progress(processed, len(uids))
     if uids:
         log.info("processed %d messages in %.2fs", len(uids), time.monotonic() - started)
     return outcomes

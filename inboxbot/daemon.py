@@ -163,7 +163,7 @@ def _watch(
             sync_answers(mailbox, store, engine.config.folders.sent, clock())
         outcomes = run_pass(engine, mailbox, executor, store, progress=progress,
                             stopping=lambda: lifecycle.stopping, keep=dry_run)
-        if reminders is not None:
+        if reminders is not None and not lifecycle.stopping:  # SIGTERM: they keep till the start
             reminders.run()
         if not dry_run:
             _prune_daily(engine.config, store, clock())

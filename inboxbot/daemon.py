@@ -162,8 +162,8 @@ def _watch(
         if not dry_run:  # before the pass: run_pass leaves the watched folder selected for IDLE
             sync_answers(mailbox, store, engine.config.folders.sent, clock())
         outcomes = run_pass(engine, mailbox, executor, store, progress=progress,
-                            stopping=lambda: lifecycle.stopping)
-        if reminders is not None:
+                            stopping=lambda: lifecycle.stopping, keep=dry_run)
+        if reminders is not None and not lifecycle.stopping:  # SIGTERM: they keep till the start
             reminders.run()
         if not dry_run:
             _prune_daily(engine.config, store, clock())

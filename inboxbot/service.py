@@ -34,6 +34,7 @@ SEEN = "$InboxbotSeen"
 AUTO_REPLIED = "$AutoReplied"
 REDIRECTED = "$Redirected"
 BATCH_SIZE = 500
+SEND_CHUNK = 50
 _MARKS = {"reply": AUTO_REPLIED, "redirect": REDIRECTED}
 
 
@@ -207,6 +208,7 @@ class Executor:
         self.deferred: set[int] = set()  # uids whose reply must be retried on the next pass
         self.replay: set[int] = set()  # uids of an interrupted batch: marked but maybe not filed
         self.folder_state: FolderState | None = None
+        self.stopping: Callable[[], bool] = lambda: False  # set by run_pass
         self._last_triage: dict[int, Triage] = {}
 
     # -- planning --------------------------------------------------------------------------
@@ -252,8 +254,12 @@ class Executor:
         self.limiter.start_batch()
         outcomes = []
         work = _Work()
+        self.deferred.difference_update(f.uid for f in batch)  # retried now
         for fetched in batch:
             if SEEN in fetched.flags and fetched.uid not in self.replay:
+                continue
+            if self.stopping() and fetched.uid not in self.replay:
+                work.deferred.append(fetched.uid)  # SIGTERM: left as it is for the next start
                 continue
             outcome = self.plan_one(fetched, now, headers_only)
             # Staff command mails (support+remind-2d@) are filed, never answered.
@@ -266,7 +272,8 @@ class Executor:
             return outcomes
         self._send_all(work, now)
         replayed = {f.uid for f in batch if SEEN in f.flags}
-        done = [o for o in outcomes if o.uid not in self.deferred]
+        waiting = set(work.deferred)
+        done = [o for o in outcomes if o.uid not in waiting]
         # Reminders and history are durable before the messages are marked done on the server
         # ($InboxbotSeen): a crash in between replays the batch instead of losing them, and a
         # replayed message was recorded already.
@@ -278,6 +285,10 @@ class Executor:
         self._apply(work, outcomes)
         if state is not None:
             self.store.set_in_flight(state.name, state.uidvalidity, [])
+        for outcome in done:
+            for action in outcome.plan.active:
+                if action.type not in OUTGOING:  # those were logged when sent
+                    log_action(outcome, action.type, _describe(action))
         return outcomes
 
     def _collect(self, outcome: Outcome, work: _Work) -> None:
@@ -299,8 +310,23 @@ class Executor:
         _log_unanswered(outcome)
 
     def _send_all(self, work: _Work, now: datetime) -> None:
+        # A composed EmailMessage weighs ~75 KB (a parse tree per header): a batch's 500 replies
+        # composed at once were the biggest part of the daemon's memory. A chunk at a time keeps
+        # "intent durable before anything leaves" per chunk at one fsync per chunk.
+        smtp_down = False
+        for start in range(0, len(work.outgoing), SEND_CHUNK):
+            chunk = work.outgoing[start : start + SEND_CHUNK]
+            if smtp_down or self.stopping():  # keep the rest for the next pass, in order
+                work.deferred.extend(outcome.uid for outcome, _triage, _action in chunk)
+                continue
+            smtp_down = not self._send_chunk(chunk, work, now)
+
+    def _send_chunk(
+        self, outgoing: Sequence[tuple[Outcome, Triage, Action]], work: _Work, now: datetime
+    ) -> bool:
+        """Compose, record the intent, send; False when the SMTP server failed temporarily."""
         planned = []
-        for outcome, triage, action in work.outgoing:
+        for outcome, triage, action in outgoing:
             try:
                 planned.append((outcome, triage, action, self._compose(outcome, triage, action,
                                                                        now)))
@@ -330,10 +356,13 @@ class Executor:
         self.store.flush()  # the intent is durable before anything leaves
         smtp_down = False
         for outcome, action, message, key in pending:
-            if smtp_down:  # the server is away: keep the rest for the next pass, in order
+            # The server is away, or SIGTERM (the message in hand was finished): keep the rest
+            # for the next pass, in order.
+            if smtp_down or self.stopping():
                 work.deferred.append(outcome.uid)
                 continue
             smtp_down = not self._send_one(outcome, action, message, key, work)
+        return not smtp_down
 
     def _compose(
         self, outcome: Outcome, triage: Triage, action: Action, now: datetime
@@ -369,13 +398,7 @@ class Executor:
             log.warning("uid %s: %s not sent yet (%s); will retry", outcome.uid, action.type, error)
             work.deferred.append(outcome.uid)
             return False
-        log.info(
-            "uid %s: %s sent to %s (%s)",
-            outcome.uid,
-            action.type,
-            ", ".join(_recipients(message)),
-            message["In-Reply-To"] or "",
-        )
+        log_action(outcome, action.type, "sent to " + ", ".join(_recipients(message)))
         self.store.outbox_set_state(key, "sent")
         if action.type != "forward":
             self.store.record_reply(_recipients(message)[0], self.clock())
@@ -487,6 +510,25 @@ def _log_unanswered(outcome: Outcome) -> None:
         log.info("uid %s: not answered: automated mail (%s)", outcome.uid, outcome.facts.automated)
 
 
+def log_action(outcome: Outcome, kind: str, detail: str) -> None:
+    """One log line per action taken, with the inbound Message-ID: what staff search logs by
+    (also a field of its own with --log-format json)."""
+    message_id = outcome.message.message_id if outcome.message else ""
+    log.info(
+        "uid %s %s: %s %s",
+        outcome.uid,
+        message_id or "(no Message-ID)",
+        kind,
+        detail,
+        extra={"uid": outcome.uid, "message_id": message_id, "action": kind},
+    )
+
+
+def _describe(action: Action) -> str:
+    args = " ".join(f"{name}={value}" for name, value in action.args.items())
+    return f"{args} ({action.reason})" if args else f"({action.reason})"
+
+
 def _recipients(message: EmailMessage) -> list[str]:
     return [addr for _name, addr in email.utils.getaddresses(message.get_all("To", []))]
 
@@ -504,8 +546,11 @@ def run_pass(
     *,
     progress: Callable[[int, int], None] | None = None,
     stopping: Callable[[], bool] = lambda: False,
+    keep: bool = True,
 ) -> list[Outcome]:
-    """Process everything new in the watched folder once; returns what happened."""
+    """Process everything new in the watched folder once; returns what happened, or [] with
+    keep=False: a long run keeps nothing of a batch once it is done, so memory does not grow
+    with the backlog (each Outcome holds the message and up to 64 KiB of its text)."""
     folder = engine.config.imap.watch
     state = mailbox.select(folder)
     mark = store.watermark(folder) if store else None
@@ -514,15 +559,21 @@ def run_pass(
     # replayed: its messages are still here, marked, and would otherwise never be filed.
     executor.replay = set(store.in_flight(folder, state.uidvalidity)) if store else set()
     executor.folder_state = state
+    executor.stopping = stopping
     uids = sorted(set(mailbox.search_unprocessed(after)) | executor.replay)
     outcomes: list[Outcome] = []
+    processed = 0
     started = time.monotonic()
     headers_only = not engine.needs_text
     for batch in chunks(uids, BATCH_SIZE):
         if stopping():  # SIGTERM: finish the batch in hand, not the whole backlog
             break
         fetched = mailbox.fetch(batch, headers_only=headers_only)
-        outcomes.extend(executor.process(fetched))
+        done_now = executor.process(fetched)
+        del fetched  # the raw bytes of a batch: not while the next one is fetched
+        processed += len(done_now)
+        if keep:
+            outcomes.extend(done_now)
         if not executor.dry_run:
             # A deferred reply keeps the watermark below it so the next pass retries it.
             done = [u for u in batch if u < min(executor.deferred, default=max(batch) + 1)]
@@ -530,7 +581,7 @@ def run_pass(
                 store.set_watermark(folder, state.uidvalidity, max(done))
             store.flush()
         if progress:
-            progress(len(outcomes), len(uids))
+            progress(processed, len(uids))
     if uids:
         log.info("processed %d messages in %.2fs", len(uids), time.monotonic() - started)
     return outcomes

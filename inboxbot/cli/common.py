@@ -76,12 +76,17 @@ def setup_logging(level: int = logging.INFO, fmt: str = "text") -> None:
 
 
 class _JsonFormatter(logging.Formatter):
+    # Fields a log line may carry besides its text (service.log_action), for collectors to index.
+    FIELDS = ("uid", "message_id", "action")
+
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {
-                "time": self.formatTime(record),
-                "level": record.levelname,
-                "logger": record.name,
-                "message": record.getMessage(),
-            }
-        )
+        line = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update({k: getattr(record, k) for k in self.FIELDS if hasattr(record, k)})
+        if record.exc_info:
+            line["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)

@@ -536,3 +536,22 @@ def test_sigterm_during_a_backlog_stops_within_5s(shop, daemons) -> None:
     stopped = time.monotonic() - started
     assert code == 0 and stopped < 5.0, f"exit {code} after {stopped:.1f}s"
     assert _unprocessed(shop) > 0, "it stopped mid-backlog rather than finishing it"
+    # The work in hand was finished, not dropped: every reply sent carries its mark on the
+    # server, and no batch is left half filed (nothing in flight in the state).
+    from inboxbot.adapters.store import StateStore
+
+    answered = {email.message_from_bytes(m.raw)["In-Reply-To"] for m in shop.sink.messages}
+    marked = set()
+    for folder in ("INBOX", "VIP", "Urgent"):
+        for item in shop.folder(folder).values():
+            if "$AutoReplied" in item["flags"]:
+                marked.add(item["header"].split("Message-ID:")[-1].split()[0])
+    assert answered <= marked, answered - marked
+    with StateStore(shop.directory / "state.json") as store:
+        client = shop.dovecot.client()
+        try:
+            uidvalidity = client.select_folder("INBOX", readonly=True)[b"UIDVALIDITY"]
+        finally:
+            client.logout()
+        assert store.in_flight("INBOX", int(uidvalidity)) == []
+

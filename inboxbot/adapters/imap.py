@@ -42,6 +42,7 @@ _NEW_MAIL = ("EXISTS", "RECENT")
 _NOT_SELECTABLE = frozenset({b"\\noselect", b"\\nonexistent"})
 # An IMAP flag or keyword: an atom (RFC 3501 atom-specials excluded), optionally with a leading \.
 _FLAG_RE = re.compile(r"\\?[^\x00-\x20\x7f(){%*\"\\\]]+")
+_FIELD_RE = re.compile(r"[A-Za-z0-9_.-]+")
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -263,6 +264,24 @@ class ImapMailbox:
             for uid, values in self._imap.fetch(list(group_uids), group_items).items():
                 data.setdefault(uid, {}).update(values)
         return data
+
+    def fetch_fields(self, uids: Sequence[int], fields: Sequence[str]) -> dict[int, bytes]:
+        """uid -> just these header fields (HEADER.FIELDS), for confirming search hits."""
+        result: dict[int, bytes] = {}
+        if not uids or not fields:
+            return result
+        for name in fields:
+            if not _FIELD_RE.fullmatch(name):
+                raise MailboxError(f"{name!r} is not a header field name")
+        item = f"BODY.PEEK[HEADER.FIELDS ({' '.join(fields).upper()})]"
+        with self._translate("fetch", self._selected):
+            for chunk in _chunks(uids):
+                for uid, data in self._imap.fetch(chunk, [item]).items():
+                    # The server echoes the item its own way (spacing, case): take it by prefix.
+                    value = next((v for k, v in data.items()
+                                  if k.startswith(b"BODY[HEADER.FIELDS")), b"")
+                    result[uid] = bytes(value or b"")
+        return result
 
     def fetch_full(self, uid: int) -> bytes:
         with self._translate("fetch message", self._selected):

@@ -16,10 +16,13 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, time
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from babel import Locale, UnknownLocaleError
-from babel.dates import format_datetime, get_day_names
-from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
+# babel and lingua load large data at import: imported where used, so a run that never detects a
+# language or writes a date does not pay for them at start-up.
+if TYPE_CHECKING:
+    from babel import Locale
+    from lingua import Language, LanguageDetector
 
 # Below this many letters a guess is a coin toss ("Ok", "Tack!", "Danke"); the default is the
 # honest answer there.
@@ -52,6 +55,8 @@ def _own_words(text: str) -> str:
 
 
 def _to_lingua(code: str) -> Language | None:
+    from lingua import IsoCode639_1, Language
+
     try:
         return Language.from_iso_code_639_1(IsoCode639_1.from_str(code))
     except ValueError:
@@ -62,6 +67,8 @@ def _to_lingua(code: str) -> Language | None:
 def _detector(languages: frozenset[Language]) -> LanguageDetector:
     # Low accuracy mode uses only trigrams: measured on the test corpus of one-line support mails
     # it is as accurate for these four languages and several times faster (see test_language.py).
+    from lingua import LanguageDetectorBuilder
+
     return LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
 
 
@@ -101,6 +108,8 @@ _EN_DASH = "\u2013"
 
 
 def _locale(language: str) -> Locale:
+    from babel import Locale, UnknownLocaleError
+
     try:
         return Locale.parse(primary_tag(language) or "en")
     except (UnknownLocaleError, ValueError):
@@ -117,12 +126,16 @@ def _when_pattern(locale: Locale) -> str:
 
 def format_when(dt: datetime, language: str) -> str:
     """A promised time as people write it, in dt's own time zone (pass it in the shop's zone)."""
+    from babel.dates import format_datetime
+
     locale = _locale(language)
     return str(format_datetime(dt, _when_pattern(locale), locale=locale))
 
 
 def weekday_names(language: str) -> tuple[str, ...]:
     """Monday first, as the language writes them in running text (lower case in sv and et)."""
+    from babel.dates import get_day_names
+
     names = get_day_names("wide", locale=_locale(language))
     return tuple(str(names[index]) for index in range(7))
 

@@ -40,6 +40,7 @@ SEEN = "$InboxbotSeen"
 AUTO_REPLIED = "$AutoReplied"
 REDIRECTED = "$Redirected"
 BATCH_SIZE = 500
+PUSHED_BATCH_SIZE = 5000
 _MARKS = {"reply": AUTO_REPLIED, "redirect": REDIRECTED}
 
 
@@ -523,7 +524,9 @@ def run_pass(
     headers_only = not engine.needs_text
     # Header rules on a backlog: the server searches decide most Plans (inboxbot.pushdown).
     plans = server_plans(engine, mailbox, store, uids, executor.clock(), dry_run=executor.dry_run)
-    for batch in chunks(uids, BATCH_SIZE):
+    # Pushed-down messages cost little each, so their batches are larger: fewer MOVE and STORE
+    # commands, each of which makes the server rewrite its index.
+    for batch in chunks(uids, PUSHED_BATCH_SIZE if plans else BATCH_SIZE):
         if stopping():  # SIGTERM: finish the batch in hand, not the whole backlog
             break
         rest = [u for u in batch if u not in plans]
@@ -531,7 +534,8 @@ def run_pass(
         outcomes.extend(executor.process(fetched, {u: plans[u] for u in batch if u in plans}))
         if not executor.dry_run:
             # A deferred reply keeps the watermark below it so the next pass retries it.
-            done = [u for u in batch if u < min(executor.deferred, default=max(batch) + 1)]
+            bound = min(executor.deferred, default=max(batch) + 1)  # once, not per UID
+            done = [u for u in batch if u < bound]
             if done:
                 store.set_watermark(folder, state.uidvalidity, max(done))
             store.flush()

@@ -1,0 +1,33 @@
+"""Log output for the long-running commands: text lines or JSON objects on stderr.
+
+Kept apart from the CLI modules so `inboxbot run` can start without importing the CLI framework.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+
+def setup_logging(level: int = logging.INFO, fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("inboxbot")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {
+                "time": self.formatTime(record),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+        )

@@ -1,4 +1,4 @@
-"""UID sets for STORE/COPY/MOVE: runs become ranges, and a range never covers a UID not asked for."""
+"""UID sets for STORE/COPY/MOVE: runs become ranges; a range covers no UID not asked for."""
 
 from __future__ import annotations
 

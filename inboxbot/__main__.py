@@ -1,3 +1,3 @@
-from inboxbot.cli.app import main
+from inboxbot.cli.entry import main
 
 main()

@@ -66,6 +66,9 @@ class ServerSettings:
 @dataclass(frozen=True)
 class ImapSettings(ServerSettings):
     watch: str = "INBOX"
+    # Header rules run as server SEARCHes (core.pushdown); off for servers whose SEARCH is not
+    # RFC 3501's substring match (word-based full-text search, as Gmail's).
+    server_search: bool = True
 
 
 @dataclass(frozen=True)
@@ -554,9 +557,10 @@ def parse_config(text: str, path: Path) -> Config:
     sections = {name: _Section(path, name, data.get(name, {})) for name in SECTIONS}
     imap = sections["imap"]
     watch = imap.get("watch", str, "INBOX")
+    server_search = imap.get("server_search", bool, True)
     config = Config(
         path=path,
-        imap=ImapSettings(**_server(imap, "imap"), watch=watch),
+        imap=ImapSettings(**_server(imap, "imap"), watch=watch, server_search=server_search),
         smtp=ServerSettings(**_server(sections["smtp"], "smtp")) if "smtp" in data else None,
         shop=_shop(sections["shop"]),
         folders=_folders(sections["folders"]),

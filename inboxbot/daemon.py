@@ -78,7 +78,8 @@ def serve(
     from inboxbot.app import build_engine, open_sender, open_store, utc_now
     from inboxbot.reload import RuleWatcher
 
-    engine = build_engine(config)  # rules and templates are validated before any connection
+    # Rules, and the templates and lexicons they use, are validated before any connection.
+    engine = build_engine(config, lazy=True)
     store = open_store(config)
     sender = None if dry_run else open_sender(config)
     # A long run picks up changed rules, templates and config (and SIGHUP); --once need not.

@@ -47,7 +47,6 @@ from inboxbot.core.reminders import (
     reminder_message_id,
     seconds_until_next,
 )
-from inboxbot.core.replies import build_reply, context_for
 from inboxbot.errors import MailboxError, SendError
 
 if TYPE_CHECKING:
@@ -658,6 +657,8 @@ class ReminderRunner:
             log.warning("overdue message %s:%s not moved to %s: %s", folder, uid, target, error)
 
     def _compose(self, reminder: Reminder, inbound: Message, now: datetime) -> EmailMessage:
+        from inboxbot.core.replies import build_reply, context_for  # Jinja2: only when sending
+
         composer = self.engine.composer
         assert composer is not None, "reminders need the reply templates"
         config, calendar = self.config, self.engine.calendar

@@ -11,22 +11,27 @@ import email.utils
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from inboxbot import reminders as reminder_hooks
-from inboxbot.composer import Composer
 from inboxbot.config import Config
 from inboxbot.core.hours import BusinessCalendar
 from inboxbot.core.message import Message, parse_message
 from inboxbot.core.plan import Action, Facts, Plan
+from inboxbot.core.pushdown import PushDown, compile_pushdown
 from inboxbot.core.rules import OUTGOING, RuleSet, evaluate
 from inboxbot.core.triage import CustomerRecord, Triage, TriagePolicy
 from inboxbot.errors import SendError
 from inboxbot.ports import Fetched, FolderState, Mailbox, Sender
+from inboxbot.pushdown import server_plans
+
+if TYPE_CHECKING:  # the composer brings Jinja2: imported only where replies are written
+    from inboxbot.composer import Composer
 
 log = logging.getLogger("inboxbot")
 
@@ -35,6 +40,7 @@ AUTO_REPLIED = "$AutoReplied"
 REDIRECTED = "$Redirected"
 BATCH_SIZE = 500
 SEND_CHUNK = 50
+PUSHED_BATCH_SIZE = 5000
 _MARKS = {"reply": AUTO_REPLIED, "redirect": REDIRECTED}
 
 
@@ -50,7 +56,14 @@ class Engine:
     detect_language: Callable[[str, str, Sequence[str], str], str] | None = None
     notifiers: Any = None
 
-    @property
+    @cached_property
+    def pushdown(self) -> PushDown | None:
+        """The rules as server searches, when they allow it (see core.pushdown)."""
+        if not self.config.imap.server_search:
+            return None
+        return compile_pushdown(self.rules)
+
+    @cached_property
     def policy(self) -> TriagePolicy:
         c = self.config
         return TriagePolicy(
@@ -247,7 +260,11 @@ class Executor:
 
     # -- executing -------------------------------------------------------------------------
 
-    def process(self, batch: Sequence[Fetched]) -> list[Outcome]:
+    def process(
+        self, batch: Sequence[Fetched], pushed: Mapping[int, Plan] | None = None
+    ) -> list[Outcome]:
+        """Plan, execute and record one batch: the fetched messages, plus those whose Plan
+        the server searches already decided (`pushed`, see inboxbot.pushdown)."""
         now = self.clock()
         headers_only = not self.engine.needs_text
         self._last_triage = {}
@@ -266,6 +283,10 @@ class Executor:
             reminder_hooks.file_command(outcome, self.engine.config)
             if not self.dry_run:
                 self._resume_marks(outcome)
+            outcomes.append(outcome)
+            self._collect(outcome, work)
+        for uid, plan in (pushed or {}).items():
+            outcome = Outcome(uid, None, None, plan, self.engine.config.imap.watch)
             outcomes.append(outcome)
             self._collect(outcome, work)
         if self.dry_run:
@@ -565,18 +586,24 @@ def run_pass(
     processed = 0
     started = time.monotonic()
     headers_only = not engine.needs_text
-    for batch in chunks(uids, BATCH_SIZE):
+    # Header rules on a backlog: the server searches decide most Plans (inboxbot.pushdown).
+    plans = server_plans(engine, mailbox, store, uids, executor.clock(), dry_run=executor.dry_run)
+    # Pushed-down messages cost little each, so their batches are larger: fewer MOVE and STORE
+    # commands, each of which makes the server rewrite its index.
+    for batch in chunks(uids, PUSHED_BATCH_SIZE if plans else BATCH_SIZE):
         if stopping():  # SIGTERM: finish the batch in hand, not the whole backlog
             break
-        fetched = mailbox.fetch(batch, headers_only=headers_only)
-        done_now = executor.process(fetched)
+        rest = [u for u in batch if u not in plans]
+        fetched = mailbox.fetch(rest, headers_only=headers_only) if rest else []
+        done_now = executor.process(fetched, {u: plans[u] for u in batch if u in plans})
         del fetched  # the raw bytes of a batch: not while the next one is fetched
         processed += len(done_now)
         if keep:
             outcomes.extend(done_now)
         if not executor.dry_run:
             # A deferred reply keeps the watermark below it so the next pass retries it.
-            done = [u for u in batch if u < min(executor.deferred, default=max(batch) + 1)]
+            bound = min(executor.deferred, default=max(batch) + 1)  # once, not per UID
+            done = [u for u in batch if u < bound]
             if done:
                 store.set_watermark(folder, state.uidvalidity, max(done))
             store.flush()

@@ -67,11 +67,9 @@ def run(
 
     Example: inboxbot run --once --dry-run
     """
-    from inboxbot.cli.common import setup_logging
-    from inboxbot.daemon import serve
+    from inboxbot.cli.entry import run_command
 
-    setup_logging(fmt=log_format)
-    serve(load(config), once=once, dry_run=dry_run)
+    run_command(config, once=once, dry_run=dry_run, log_format=log_format)
 
 
 @app.command()
@@ -139,4 +137,6 @@ _register_groups()
 
 
 def main() -> None:
-    app()
+    from inboxbot.cli.entry import main as entry_main
+
+    entry_main()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -13,6 +11,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from inboxbot.errors import InboxbotError
+from inboxbot.logs import setup_logging
+
+__all__ = ["ConfigOption", "JsonOption", "State", "errors_to_exit", "load", "setup_logging"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,31 +63,3 @@ def console() -> Any:
 
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
-def setup_logging(level: int = logging.INFO, fmt: str = "text") -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("inboxbot")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-
-
-class _JsonFormatter(logging.Formatter):
-    # Fields a log line may carry besides its text (service.log_action), for collectors to index.
-    FIELDS = ("uid", "message_id", "action")
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = {
-            "time": self.formatTime(record),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        line.update({k: getattr(record, k) for k in self.FIELDS if hasattr(record, k)})
-        if record.exc_info:
-            line["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)

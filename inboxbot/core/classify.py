@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -45,7 +46,7 @@ CLASSES = ("complaint", "urgent", "angry")
 _REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|vs|vb|wg|fw|fwd|antw|vast)\s*(?:\[\d+\])?\s*:\s*)+",
                            re.IGNORECASE)
 # Characters that end a clause: negation does not reach across them ("No. It is broken.").
-_CLAUSE_END = str.maketrans({c: "\n" for c in ".!?;:,()\""})
+_CLAUSE_END_RE = re.compile(r"[.!?;:,()\"\n]")
 # A shouted word: three or more capitals (those of the four languages included), nothing else.
 _SHOUTED = re.compile(r"\b[A-ZÄÖÜÅÕŠŽÉ]{3,}\b")
 _GAP = r"(?:\s+[\w'-]+){0,3}\s+"
@@ -456,16 +457,36 @@ def _scan(matcher: _Matcher, text: str, factor: float, tally: _Tally) -> None:
     if not text:
         return
     text = "\n" + text  # the leading non-word character the patterns expect (positions shift by 1)
+    clauses: _Clauses | None = None  # found once per text, and only when a negation is asked
     for match in matcher.terms.pattern.finditer(text):
         start, end = match.start() + 1, match.end()
         negated: bool | None = None  # computed once, and only when a negatable category asks
         for category, strength in matcher.terms.ends[match.lastgroup or ""]:
             if category.negatable:
                 if negated is None:
-                    negated = _negated(matcher, text, start, end)
+                    clauses = clauses or _Clauses(text)
+                    negated = _negated(matcher, text, start, end, clauses)
                 if negated:
                     continue
             tally.add(category, _whole_words(text, start, end), factor * strength)
+
+
+class _Clauses:
+    """Where the clauses of a text end (punctuation and line breaks), for the negation window:
+    found with one regex scan instead of translating a slice of the text around every cue."""
+
+    def __init__(self, text: str) -> None:
+        self.ends = [m.start() for m in _CLAUSE_END_RE.finditer(text)]
+
+    def start_before(self, position: int, floor: int) -> int:
+        """Where the clause holding text[position - 1] starts, but not before floor."""
+        index = bisect_left(self.ends, position)
+        return max(floor, self.ends[index - 1] + 1) if index else floor
+
+    def end_after(self, position: int, ceiling: int) -> int:
+        """Where the clause holding text[position] ends, but not after ceiling."""
+        index = bisect_left(self.ends, position)
+        return min(ceiling, self.ends[index]) if index < len(self.ends) else ceiling
 
 
 def _whole_words(text: str, start: int, end: int) -> str:
@@ -477,15 +498,15 @@ def _whole_words(text: str, start: int, end: int) -> str:
     return " ".join(text[start:end].split())
 
 
-def _negated(matcher: _Matcher, text: str, start: int, end: int) -> bool:
+def _negated(matcher: _Matcher, text: str, start: int, end: int, clauses: _Clauses) -> bool:
     if matcher.window:
-        before = text[max(0, start - 80) : start].translate(_CLAUSE_END)
-        words = before[before.rfind("\n") + 1 :].split()[-matcher.window :]
+        before = text[clauses.start_before(start, max(0, start - 80)) : start]
+        words = before.split()[-matcher.window :]
         if words and matcher.negators.pattern.search("\n" + " ".join(words)):
             return True
     if not matcher.post_negators.ends:
         return False
-    after = text[end : end + 40].translate(_CLAUSE_END).split("\n", 1)[0].split()[:2]
+    after = text[end : clauses.end_after(end, end + 40)].split()[:2]
     return bool(after) and bool(matcher.post_negators.pattern.match("\n" + " ".join(after)))
 
 

@@ -17,8 +17,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays as holidays_lib
-
 __all__ = [
     "MAX_SCAN_DAYS",
     "WEEKDAYS",
@@ -414,6 +412,8 @@ def _load_holidays_code(code: str | None) -> tuple[str, str | None] | None:
     """Validate "DE" / "DE-BY" now, so a typo fails at startup, not on the first promise."""
     if code is None or not code.strip():
         return None
+    import holidays as holidays_lib  # large; only a shop with holidays = "..." needs it
+
     country, _, subdiv = code.strip().partition("-")
     supported = holidays_lib.list_supported_countries()
     subdivisions = supported.get(country.upper())
@@ -437,6 +437,8 @@ def _load_holidays_code(code: str | None) -> tuple[str, str | None] | None:
 def _load_year(code: tuple[str, str | None] | None, year: int, language: str) -> dict[date, str]:
     if code is None:
         return {}
+    import holidays as holidays_lib
+
     country, subdiv = code
     table = holidays_lib.country_holidays(country, subdiv=subdiv, years=year, language=language)
     # Several holidays on one day come back joined with "; " already.

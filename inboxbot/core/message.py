@@ -21,8 +21,6 @@ from email.message import Message as EmailMessage
 from email.parser import BytesParser
 from functools import cached_property
 
-from mailparser.utils import decode_header_part, ported_string
-
 # Only the first part of a text is worth classifying; a customer does not hide the point of a
 # complaint after 64 KiB, and reading more costs memory on hostile mail.
 TEXT_LIMIT = 64 * 1024
@@ -166,6 +164,8 @@ def _decode(value: object) -> str:
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     if "=?" in text:  # only encoded words need the decoder; most headers are plain ASCII
         # A header no decoder understands is still text for our purposes.
+        from mailparser.utils import decode_header_part  # a slow import, rarely needed
+
         with contextlib.suppress(Exception):
             text = decode_header_part(text)
     return single_line(text)
@@ -209,6 +209,8 @@ def _payload_text(part: EmailMessage, limit: int) -> str:
     if not isinstance(payload, bytes):
         return ""
     charset = part.get_content_charset() or "utf-8"
+    from mailparser.utils import ported_string
+
     return str(ported_string(payload[:limit], encoding=charset, errors="replace"))
 
 

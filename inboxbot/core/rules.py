@@ -303,17 +303,28 @@ def rule_matches(rule: Rule, triage: Triage) -> bool:
 
 
 def evaluate(rules: RuleSet, triage: Triage) -> Plan:
+    return plan_matches(rules, lambda rule: rule_matches(rule, triage), triage)
+
+
+def plan_matches(
+    rules: RuleSet, matches: Callable[[Rule], bool], triage: Triage | None = None
+) -> Plan:
+    """The Plan from which rules match: `stop`, one move and one answer per message.
+
+    Push-down (core.pushdown) knows the matching rules from server searches and has no
+    Triage; its rule sets have no expanders and nothing that talks to the sender."""
     matched: list[str] = []
     actions: list[Action] = []
     moved_by: str | None = None
     answered_by: str | None = None
     for rule in rules.enabled:
-        if not rule_matches(rule, triage):
+        if not matches(rule):
             continue
         matched.append(rule.name)
         reason = f"rule {rule.name!r} ({rule.where})"
-        for kind, args in expand_actions(rule, triage):
-            if _talks_to_sender(kind, args) and triage.automated:
+        expanded = expand_actions(rule, triage) if triage is not None else rule.actions
+        for kind, args in expanded:
+            if _talks_to_sender(kind, args) and triage is not None and triage.automated:
                 why = f"automated mail ({triage.automated}): never answered"
                 actions.append(Action(_action_type(kind), dict(args), reason, why))
                 continue

@@ -242,3 +242,34 @@ def test_unknown_language_codes_in_allowed_are_ignored() -> None:
 @pytest.mark.parametrize(("tag", "primary"), [("de-AT", "de"), ("sv_SE", "sv"), (" EN ", "en")])
 def test_primary_tag(tag: str, primary: str) -> None:
     assert primary_tag(tag) == primary
+
+
+# --- the function-word vote that spares lingua most of its calls ----------------------------
+
+from inboxbot.core.language import STOPWORDS, vote_language  # noqa: E402
+
+
+def test_no_function_word_is_in_two_lists() -> None:
+    seen: dict[str, str] = {}
+    for code, words in STOPWORDS.items():
+        for word in words:
+            assert word not in seen, f"{word!r} is in {seen[word]} and {code}"
+            seen[word] = code
+
+
+@pytest.mark.parametrize("language", sorted(CORPUS))
+def test_the_vote_is_never_wrong_on_the_corpus(language: str) -> None:
+    for message in CORPUS[language]:
+        assert vote_language(message, frozenset(SHOP)) in (language, None), message
+
+
+def test_a_close_vote_is_left_to_lingua() -> None:
+    mixed = "Hallo, ich habe the order and the invoice nicht"  # 3 German, 3 English
+    assert vote_language(mixed, frozenset(SHOP)) is None
+    assert vote_language("Hej, jag har inte fått min order", frozenset(SHOP)) == "sv"
+
+
+def test_a_language_without_a_word_list_disables_the_vote() -> None:
+    # Norwegian shares words with Swedish: with "nb" allowed, lingua must decide.
+    norwegian = "Jeg lurer på om det er mulig å få pakken min snart, jeg har betalt for den."
+    assert detect_language(norwegian, "", ("sv", "nb"), "sv") == "nb"

@@ -1,0 +1,135 @@
+"""Plan a backlog on the server: header rules as SEARCHes, hits confirmed on a few fetched fields.
+
+core.pushdown compiles the rules; this module asks the mailbox. The result is a Plan per UID
+(made by rules.plan_matches, as `evaluate` makes it), so the executor files and marks these
+messages with the same grouped MOVE/STORE and the same exactly-once bookkeeping ($InboxbotSeen,
+in-flight UIDs, watermark) as any other.
+
+Messages that need the per-message path are left out of the result, and the caller fetches and
+parses them as before:
+- from staff (the shop's domains): they may be commands (support+remind-2d@) to file;
+- from a customer with an open reminder: their new mail may cancel it;
+- without a From header: possibly unreadable mail, which goes to quarantine.
+Nothing is pushed down in a dry run, with an unfinished outbox (a reply whose mark may still be
+missing), below PUSHDOWN_MIN messages (one FETCH is cheaper than a SEARCH per rule then), when
+`[imap] server_search = false`, or when the mailbox cannot SEARCH (Maildir).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from inboxbot.core.message import parse_message
+from inboxbot.core.plan import Plan
+from inboxbot.core.pushdown import Criteria, PushDown, any_of, flatten
+from inboxbot.core.reminders import Reminder
+from inboxbot.core.rules import Rule, RuleSet, plan_matches, rule_matches
+
+log = logging.getLogger("inboxbot")
+
+PUSHDOWN_MIN = 50
+SEARCH_CHUNK = 40  # keys per OR tree: one SEARCH stays a short command line
+
+
+@runtime_checkable
+class Searchable(Protocol):
+    def search(self, criteria: Sequence[Any]) -> list[int]: ...
+    def fetch_fields(self, uids: Sequence[int], fields: Sequence[str]) -> dict[int, bytes]: ...
+
+
+def server_plans(
+    engine: Any, mailbox: Any, store: Any, uids: Sequence[int], now: datetime, *, dry_run: bool
+) -> dict[int, Plan]:
+    """uid -> Plan for the UIDs decided on the server; {} when nothing is pushed down."""
+    pushdown: PushDown | None = engine.pushdown
+    if (
+        pushdown is None
+        or dry_run
+        or len(uids) < PUSHDOWN_MIN
+        or not isinstance(mailbox, Searchable)
+        or (store is not None and store.outbox_pending())
+    ):
+        return {}
+    scope = f"{min(uids)}:{max(uids)}"
+    wanted = set(uids)
+    personal = _search_any(mailbox, scope, _bookkeeping_keys(engine.config, store)) & wanted
+    candidates = wanted - personal
+    hits = {
+        pushed.rule.name: set(_search(mailbox, scope, pushed.criteria)) & candidates
+        for pushed in pushdown.rules
+    }
+    _confirm(engine, mailbox, pushdown, hits, now)
+    plans = _plans(engine.rules, candidates, hits)
+    log.info(
+        "server search: %d of %d messages planned from %d SEARCHes (%d by rule)",
+        len(plans), len(uids), len(pushdown.rules) + 1,
+        sum(1 for p in plans.values() if p.matched),
+    )
+    return plans
+
+
+def _bookkeeping_keys(config: Any, store: Any) -> list[Criteria]:
+    """Search keys for mail that must take the per-message path (see the module docstring)."""
+    keys: list[Criteria] = [("NOT", ("HEADER", "From", ""))]
+    domains = {config.shop.domain.lower()} | {
+        a.rpartition("@")[2].lower() for a in config.shop.all_addresses
+    }
+    keys += [("FROM", "@" + d) for d in sorted(domains) if d]
+    if store is not None:
+        customers = {
+            r.customer.lower()
+            for r in (Reminder.from_record(doc) for doc in store.reminders())
+            if r.open and r.customer
+        }
+        keys += [("FROM", c) for c in sorted(customers)]
+    return keys
+
+
+def _search(mailbox: Any, scope: str, criteria: Criteria) -> list[int]:
+    return list(mailbox.search(["UID", scope, *flatten(criteria)]))
+
+
+def _search_any(mailbox: Any, scope: str, keys: Sequence[Criteria]) -> set[int]:
+    found: set[int] = set()
+    for start in range(0, len(keys), SEARCH_CHUNK):
+        found.update(_search(mailbox, scope, any_of(keys[start : start + SEARCH_CHUNK])))
+    return found
+
+
+def _confirm(
+    engine: Any, mailbox: Any, pushdown: PushDown, hits: dict[str, set[int]], now: datetime
+) -> None:
+    """Narrow each superset of hits to the messages the rule's own predicates accept."""
+    inexact = [p.rule for p in pushdown.rules if not p.exact]
+    pending = sorted(set().union(*(hits[r.name] for r in inexact))) if inexact else []
+    if not pending:
+        return
+    fetched = mailbox.fetch_fields(pending, pushdown.fields)
+    for rule in inexact:
+        hits[rule.name] &= set(fetched)  # vanished meanwhile: nothing to file
+    for uid, raw in fetched.items():
+        triage = engine.triage(parse_message(raw, headers_only=True), now)
+        for rule in inexact:
+            if uid in hits[rule.name] and not rule_matches(rule, triage):
+                hits[rule.name].discard(uid)
+
+
+def _plans(rules: RuleSet, uids: Iterable[int], hits: dict[str, set[int]]) -> dict[int, Plan]:
+    # Plans are immutable and most messages share one (usually: no rule matched): one per
+    # combination of matching rules.
+    shared: dict[frozenset[str], Plan] = {}
+    plans: dict[int, Plan] = {}
+    for uid in uids:
+        names = frozenset(name for name, found in hits.items() if uid in found)
+        plan = shared.get(names)
+        if plan is None:
+            plan = shared[names] = plan_matches(rules, _named(names))
+        plans[uid] = plan
+    return plans
+
+
+def _named(names: frozenset[str]) -> Callable[[Rule], bool]:
+    return lambda rule: rule.name in names

@@ -1,10 +1,12 @@
 """Staff answers: a reply in the Sent folder whose In-Reply-To/References names a logged
-complaint marks it answered, which `stats` turns into first-response times."""
+complaint marks it answered, and so does the \\Answered flag staff's mail client sets on the
+complaint itself; `stats` turns these into first-response times."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from inboxbot.core.message import parse_message
@@ -36,4 +38,46 @@ def sync_answers(mailbox: Mailbox, store: Any, sent_folder: str, now: datetime) 
     store.flush()
     if answered:
         log.info("%d complaint(s) answered by staff replies in %s", answered, sent_folder)
+    return answered
+
+
+# A complaint still unanswered after this long is no longer looked for by its \\Answered flag.
+ANSWERED_LOOKBACK = timedelta(days=30)
+
+
+def sync_answered_flags(
+    mailbox: Any, store: Any, folders: Iterable[str], now: datetime, checked: set[str]
+) -> int:
+    """Logged complaints that carry \\Answered in one of `folders` become answered.
+
+    The flag says nothing about when: the pass that first sees it gives the time (while the
+    service runs, the next pass after the answer). Costs nothing while every recent complaint
+    is answered; otherwise one SEARCH per folder, and each answered message's headers are
+    fetched once per process (`checked` remembers them). Returns how many became answered."""
+    unanswered = [
+        c
+        for c in store.complaints(since=now - ANSWERED_LOOKBACK)
+        if c.get("message_id") and not c.get("answered_at")
+    ]
+    if not unanswered:
+        return 0
+    open_ids = {str(c["message_id"]) for c in unanswered}
+    since = (min(c["at"] for c in unanswered) - timedelta(days=1)).date()  # INTERNALDATE
+    answered = 0
+    for folder in folders:
+        state = mailbox.select(folder)
+        uids = [
+            uid
+            for uid in mailbox.search(["ANSWERED", "SINCE", since])
+            if f"{folder}:{state.uidvalidity}:{uid}" not in checked
+        ]
+        for fetched in mailbox.fetch(uids, headers_only=True) if uids else ():
+            checked.add(f"{folder}:{state.uidvalidity}:{fetched.uid}")
+            message_id = parse_message(fetched.raw, headers_only=True).message_id
+            if message_id in open_ids and store.update_complaint(message_id, answered_at=now):
+                open_ids.discard(message_id)
+                answered += 1
+    if answered:
+        store.flush()
+        log.info("%d complaint(s) answered (\\Answered set by staff)", answered)
     return answered

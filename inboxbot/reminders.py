@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
+from inboxbot.answers import sync_answered_flags
 from inboxbot.core.automated import automated_reason
 from inboxbot.core.durations import parse_duration
 from inboxbot.core.message import Message, parse_message, single_line
@@ -246,6 +247,7 @@ class ReminderRunner:
         self.clock = clock
         self.config: Config = engine.config
         self._seen_sources: set[str] = set()
+        self._answered_checked: set[str] = set()  # folder:uidvalidity:uid already looked at
         self._not_before: dict[int, datetime] = {}
         self.enabled = hasattr(mailbox, "search")  # the searches below need IMAP SEARCH
         if not self.enabled:
@@ -276,6 +278,10 @@ class ReminderRunner:
             existing = self._folders_present()
             self._scan_resolved(existing)
             self._scan_keywords(existing)
+            sync_answered_flags(
+                self.mailbox, self.store, [f for f in self.folders() if f in existing],
+                self.clock(), self._answered_checked,
+            )
             self._resolve_threads(existing)
             return self._send_due(existing)
         finally:

@@ -633,9 +633,20 @@ def _copy(value: Any, ctx: CompileContext) -> tuple[dict[str, object], ...]:
     return ({"folder": folder_name(value, ctx)},)
 
 
+# The keywords DESIGN.md names keep their spelling whatever the case of the tag: "vip" is $VIP,
+# the mark the VIP rule and mail clients already know, not a second tag $Vip.
+_KNOWN_KEYWORDS = {
+    k.lower(): k
+    for k in ("$Complaint", "$Urgent", "$VIP", "$Angry", "$Repeat", "$Channel", "$AutoReplied",
+              "$Redirected", "$Overdue", "$Resolved", "$FollowUp", "$InboxbotSeen")
+}
+
+
 def keyword_for(tag: str) -> str:
-    """complaint -> $Complaint; a tag written with its $ is used as written."""
-    return tag if tag.startswith("$") else "$" + tag[:1].upper() + tag[1:]
+    """complaint -> $Complaint, vip -> $VIP; a tag written with its $ is used as written."""
+    if tag.startswith("$"):
+        return tag
+    return _KNOWN_KEYWORDS.get("$" + tag.lower(), "$" + tag[:1].upper() + tag[1:])
 
 
 @REGISTRY.action("tag", help='IMAP keywords: tag = ["complaint"] sets $Complaint')

@@ -87,7 +87,7 @@ def test_add_with_conditions_actions_and_position(shop: Path) -> None:
     assert rule["when"] == {"complaint": True, "from": "*@bigco.example"}
     assert rule["then"] == [
         {"type": "move", "folder": "VIP"},
-        {"type": "tag", "keyword": "$Vip"},
+        {"type": "tag", "keyword": "$VIP"},
         {"type": "tag", "keyword": "$Urgent"},
     ]
     after = default.read_text(encoding="utf-8")

@@ -450,7 +450,7 @@ ACTIONS = [
     ('then.tag = "complaint"', [("tag", {"keyword": "$Complaint"})]),
     ('then.tag = ["$VIP"]', [("tag", {"keyword": "$VIP"})]),
     ('then.tag = ["$custom_mark"]', [("tag", {"keyword": "$custom_mark"})]),
-    ('then.tag = ["vip"]', [("tag", {"keyword": "$Vip"})]),
+    ('then.tag = ["vip"]', [("tag", {"keyword": "$VIP"})]),
     ("then.flag = true", [("flag", {"flag": "\\Flagged"})]),
     ('then.flag = "seen"', [("flag", {"flag": "\\Seen"})]),
     ('then.flag = ["Answered", "\\\\Flagged"]',
@@ -491,6 +491,8 @@ def test_every_builtin_action_is_covered() -> None:
 
 @pytest.mark.parametrize(("tag", "keyword"), [
     ("complaint", "$Complaint"), ("urgent", "$Urgent"), ("$VIP", "$VIP"), ("$Overdue", "$Overdue"),
+    ("vip", "$VIP"), ("VIP", "$VIP"), ("followup", "$FollowUp"), ("order-42", "$Order-42"),
+    ("$vip", "$vip"),
 ])
 def test_keyword_for(tag: str, keyword: str) -> None:
     assert keyword_for(tag) == keyword

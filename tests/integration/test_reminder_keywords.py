@@ -17,19 +17,14 @@ from tests.integration.test_reminders import (
     _parse,
     _run,
     _to,
+    checks_in_on_tuesday_once,
+    on_message,
 )
 from tests.mailgen import customer_mail
 
 
 def _set_keyword(shop, folder: str, msgid: str, keyword: str) -> None:
-    client = shop.dovecot.client()
-    try:
-        client.select_folder(folder)
-        uids = client.search(["HEADER", "Message-ID", msgid])
-        assert uids, f"{msgid} not in {folder}"
-        client.add_flags(uids, [keyword.encode()])
-    finally:
-        client.logout()
+    on_message(shop, folder, msgid, lambda client, uids: client.add_flags(uids, [keyword.encode()]))
 
 
 def _reminders(shop) -> list[dict]:
@@ -80,16 +75,7 @@ def test_resolved_keyword_schedules_one_check_in_in_the_customers_language(shop)
     [checkin] = [r for r in _reminders(shop) if r["kind"] == "checkin"]
     assert checkin["due"] == FRIDAY_16 + timedelta(days=4)  # Tuesday 16:00, not Sunday
 
-    _run(shop, FRIDAY_16 + timedelta(days=4, minutes=-1))
-    assert len(_to(shop, "kunde@kunde.example")) == 1
-    _run(shop, FRIDAY_16 + timedelta(days=4, minutes=1))
-    _run(shop, FRIDAY_16 + timedelta(days=5))
-    time.sleep(0.3)
-    mails = _to(shop, "kunde@kunde.example")
-    assert len(mails) == 2  # the acknowledgement and exactly one check-in
-    message, _body = _parse(mails[1].raw)
-    assert message["In-Reply-To"] == "<pot2@k.example>"
-    assert message["Content-Language"] == "de"
+    checks_in_on_tuesday_once(shop, "<pot2@k.example>")
 
 
 def test_overdue_folder_moves_an_unanswered_complaint_when_its_reminder_fires(shop) -> None:

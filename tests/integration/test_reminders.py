@@ -129,15 +129,20 @@ def test_the_acknowledgement_in_sent_is_not_an_answer(shop) -> None:
     assert len(_to(shop, OWNER)) == 1
 
 
-def _move(shop, source: str, msgid: str, target: str) -> None:
+def on_message(shop, folder: str, msgid: str, act) -> None:
+    """What staff do in their mail client: act(client, uids) on one message of a folder."""
     client = shop.dovecot.client()
     try:
-        client.select_folder(source)
+        client.select_folder(folder)
         uids = client.search(["HEADER", "Message-ID", msgid])
-        assert uids, f"{msgid} not in {source}"
-        client.move(uids, target)
+        assert uids, f"{msgid} not in {folder}"
+        act(client, uids)
     finally:
         client.logout()
+
+
+def _move(shop, source: str, msgid: str, target: str) -> None:
+    on_message(shop, source, msgid, lambda client, uids: client.move(uids, target))
 
 
 def _resolved_on_friday(shop) -> None:
@@ -154,8 +159,9 @@ def _resolved_on_friday(shop) -> None:
     _run(shop, FRIDAY_16)  # staff resolved it: check-in due 2 business days later
 
 
-def test_resolved_on_friday_checks_in_on_tuesday_once_in_the_customers_language(shop) -> None:
-    _resolved_on_friday(shop)
+def checks_in_on_tuesday_once(shop, msgid: str) -> None:
+    """Resolved on Friday 16:00: one German check-in on Tuesday 16:00 (48 h of business time,
+    not Sunday), in the customer's thread, and nothing before."""
     _run(shop, FRIDAY_16 + timedelta(days=2))  # Sunday 16:00: 48 h, but not business time
     _run(shop, FRIDAY_16 + timedelta(days=4, minutes=-1))  # Tuesday 15:59
     assert len(shop.sink.messages) == 1
@@ -167,10 +173,15 @@ def test_resolved_on_friday_checks_in_on_tuesday_once_in_the_customers_language(
     checkins = _to(shop, "kunde@kunde.example")
     assert len(checkins) == 2  # the acknowledgement and exactly one check-in
     mail, body = _parse(checkins[1].raw)
-    assert mail["In-Reply-To"] == "<pot@k.example>"
+    assert mail["In-Reply-To"] == msgid
     assert mail["Content-Language"] == "de"
     assert "Funktioniert jetzt alles" in body
     assert _to(shop, OWNER) == []
+
+
+def test_resolved_on_friday_checks_in_on_tuesday_once_in_the_customers_language(shop) -> None:
+    _resolved_on_friday(shop)
+    checks_in_on_tuesday_once(shop, "<pot@k.example>")
 
 
 def test_a_customer_who_writes_first_gets_no_check_in(shop) -> None:

@@ -87,3 +87,31 @@ def test_a_staff_reply_in_sent_marks_the_complaint_answered(shop) -> None:
     stats = json.loads(result.output)
     assert stats["total"] == 1 and stats["answered"] == 1
     assert stats["median_first_response_hours"] is not None
+
+
+def test_the_answered_flag_marks_the_complaint_answered(shop) -> None:
+    """A staff reply that reached no Sent folder of this mailbox still counts: the mail client
+    sets \\Answered on the complaint, and the complaint log records the answer."""
+    shop.dovecot.append("INBOX", _copy("en-01-damaged-lamp.eml", 2, "lamp2@customer.example"))
+    serve(shop.config(), once=True)
+    stats = json.loads(CliRunner().invoke(
+        app, ["stats", "-c", str(shop.config_path), "--json", "--since", "3650d"]).output)
+    assert stats["total"] == 1 and stats["answered"] == 0
+    client = shop.dovecot.client()
+    try:
+        for folder in ("INBOX", "Urgent"):
+            client.select_folder(folder)
+            uids = client.search(["HEADER", "Message-ID", "<triage2@customer.example>"])
+            if uids:
+                client.add_flags(uids, [b"\\Answered"])
+    finally:
+        client.logout()
+
+    serve(shop.config(), once=True)
+    serve(shop.config(), once=True)  # seen once, counted once
+
+    result = CliRunner().invoke(app, ["stats", "-c", str(shop.config_path), "--json",
+                                      "--since", "3650d"])
+    stats = json.loads(result.output)
+    assert stats["total"] == 1 and stats["answered"] == 1, stats
+    assert stats["median_first_response_hours"] is not None

@@ -363,19 +363,33 @@ def test_prune_keeps_what_is_live(path: Path) -> None:
         assert store.add_reminder({"due": now}) > new_id
 
 
-def test_ten_thousand_records_and_one_flush_are_fast(path: Path) -> None:
+def _on_disk(path: Path) -> tuple[int, int]:
+    return path.stat().st_size, _journal(path).stat().st_size
+
+
+def _journal(path: Path) -> Path:
+    return path.with_name(path.name + ".journal")
+
+
+def test_ten_thousand_records_touch_the_disk_only_at_flush(path: Path) -> None:
+    # Speed is a benchmark matter; what keeps a batch cheap is structural: recording stays in
+    # memory and only flush writes (one journal line), whatever the number of records.
     with StateStore(path) as store:
-        started = time.perf_counter()
+        store.flush()
+        before = _on_disk(path)
         for n in range(10_000):
             when = T0 + timedelta(seconds=30 * n)
             store.record_message(f"c{n % 3000}@x.test", when, f"<{n}@x.test>", n % 10 == 0)
             store.record_reply(f"c{n % 3000}@x.test", when)
-        recorded = time.perf_counter() - started
+        assert _on_disk(path) == before
         store.flush()
-        total = time.perf_counter() - started
-    print(f"\n10k record_message+record_reply: {recorded:.3f}s, with flush {total:.3f}s")
-    assert recorded < 0.5
-    assert total < 1.0
+        size, journal = _on_disk(path)
+        assert (size, journal) != before
+        if journal:  # the change went to the journal: as one line, not one per record
+            assert _journal(path).read_bytes().count(b"\n") == 1
+    with StateStore(path) as store:
+        assert len(store.history("c7@x.test")) == len(range(7, 10_000, 3000))
+        assert store.last_reply("c7@x.test") == T0 + timedelta(seconds=30 * 9007)
 
 
 def test_a_year_at_500_messages_a_day_stays_under_20_mb(path: Path) -> None:

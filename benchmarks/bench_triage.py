@@ -468,7 +468,7 @@ def inboxbot_workdir(lab: Lab, account: Account, name: str, rules: str | None) -
     if rules is None:
         rules = HEADER_RULES.format(vip=VIP_DOMAIN, keywords=json.dumps(list(KEYWORDS)))
     (work / "rules" / "10-bench.toml").write_text(rules)
-    # inboxbot loads templates at start even when no rule replies: give it the shipped ones.
+    # The shipped templates, as a shop has them (header rules never load them).
     shutil.copytree(ROOT / "replies", work / "replies")
     return work
 

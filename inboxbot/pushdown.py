@@ -27,6 +27,7 @@ from inboxbot.core.plan import Plan
 from inboxbot.core.pushdown import Criteria, PushDown, any_of, flatten
 from inboxbot.core.reminders import Reminder
 from inboxbot.core.rules import Rule, RuleSet, plan_matches, rule_matches
+from inboxbot.errors import MailboxError
 
 log = logging.getLogger("inboxbot")
 
@@ -53,6 +54,25 @@ def server_plans(
         or (store is not None and store.outbox_pending())
     ):
         return {}
+    try:
+        plans = _plan_on_server(engine, mailbox, store, pushdown, uids, now)
+    except MailboxError as error:
+        # A server that refuses one of these searches still gets its mail filed, message by
+        # message; a lost connection fails the FETCH that follows, as it would have anyway.
+        log.warning("server search failed (%s); planning message by message", error)
+        return {}
+    log.info(
+        "server search: %d of %d messages planned from %d SEARCHes (%d by rule)",
+        len(plans), len(uids), len(pushdown.rules) + 1,
+        sum(1 for p in plans.values() if p.matched),
+    )
+    return plans
+
+
+def _plan_on_server(
+    engine: Any, mailbox: Any, store: Any, pushdown: PushDown, uids: Sequence[int],
+    now: datetime,
+) -> dict[int, Plan]:
     scope = f"{min(uids)}:{max(uids)}"
     wanted = set(uids)
     personal = _search_any(mailbox, scope, _bookkeeping_keys(engine.config, store)) & wanted
@@ -62,13 +82,7 @@ def server_plans(
         for pushed in pushdown.rules
     }
     _confirm(engine, mailbox, pushdown, hits, now)
-    plans = _plans(engine.rules, candidates, hits)
-    log.info(
-        "server search: %d of %d messages planned from %d SEARCHes (%d by rule)",
-        len(plans), len(uids), len(pushdown.rules) + 1,
-        sum(1 for p in plans.values() if p.matched),
-    )
-    return plans
+    return _plans(engine.rules, candidates, hits)
 
 
 def _bookkeeping_keys(config: Any, store: Any) -> list[Criteria]:

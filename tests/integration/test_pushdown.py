@@ -165,3 +165,27 @@ def test_a_customer_with_an_open_reminder_takes_the_per_message_path(header_shop
     assert plans, "pushed down"
     left = set(uids) - set(plans)
     assert left == {uids[1], uids[-1]}, "c1@mail.example and the staff mail go per message"
+
+
+def test_a_refused_search_falls_back_to_the_per_message_path(
+    header_shop, caplog, monkeypatch
+) -> None:
+    from inboxbot.adapters.imap import ImapMailbox
+    from inboxbot.errors import MailboxError
+
+    real_search = ImapMailbox.search
+
+    def refusing(self, criteria):  # the server says BAD to the rules' searches only
+        if "SUBJECT" in str(criteria):
+            raise MailboxError("IMAP search failed: BAD Unknown argument")
+        return real_search(self, criteria)
+
+    monkeypatch.setattr(ImapMailbox, "search", refusing)
+    mails, expected, _ = _backlog()
+    header_shop.dovecot.append_many("INBOX", mails)
+    with caplog.at_level(logging.INFO, logger="inboxbot"):
+        serve(header_shop.config(), once=True)
+
+    assert any("planning message by message" in r.getMessage() for r in caplog.records)
+    found = _where(header_shop)
+    assert all(found[mid][0] == folder for mid, folder in expected.items())

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from inboxbot.cli.common import ConfigOption, JsonOption, State, errors_to_exit, load
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
 
 app = typer.Typer(
     name="inboxbot",
@@ -61,7 +68,9 @@ def run(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="change nothing, print the plan")
     ] = False,
-    log_format: Annotated[str, typer.Option("--log-format", help="text or json")] = "text",
+    log_format: Annotated[LogFormat, typer.Option("--log-format", help="text or json")] = (
+        LogFormat.text
+    ),
 ) -> None:
     """Process the watched folder's backlog, then watch it with IMAP IDLE until stopped.
 
@@ -69,7 +78,7 @@ def run(
     """
     from inboxbot.cli.entry import run_command
 
-    run_command(config, once=once, dry_run=dry_run, log_format=log_format)
+    run_command(config, once=once, dry_run=dry_run, log_format=log_format.value)
 
 
 @app.command()

@@ -46,6 +46,8 @@ def parse_run(argv: Sequence[str]) -> RunArgs | None:
                 value = args.pop(0)
             if not value or (name == "-c" and has_value):
                 return None
+            if name == "--log-format" and value not in ("text", "json"):
+                return None  # Typer names the choices
             values[name.lstrip("-")] = value
         else:
             return None

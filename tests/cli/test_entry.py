@@ -32,6 +32,7 @@ def test_plain_run_command_lines(argv: list[str], expected: RunArgs) -> None:
         [], ["--help"], ["run", "--help"], ["check"], ["run", "--once", "--once"],
         ["run", "-c"], ["run", "-c", "--once"], ["run", "--config="], ["run", "-cx.toml"],
         ["run", "-c", "a", "--config", "b"], ["run", "extra"], ["--debug"], ["run", "--onc"],
+        ["run", "--log-format", "xml"], ["run", "--log-format=JSON"],
     ],
 )
 def test_everything_else_goes_to_typer(argv: list[str]) -> None:
@@ -56,3 +57,9 @@ def test_both_paths_report_a_bad_config_the_same(tmp_path: Path) -> None:
 def test_run_help_still_comes_from_typer(tmp_path: Path) -> None:
     done = _inboxbot("run", "--help", cwd=tmp_path)
     assert done.returncode == 0 and "--once" in done.stdout
+
+
+def test_an_unknown_log_format_is_a_usage_error(tmp_path: Path) -> None:
+    done = _inboxbot("run", "--log-format", "xml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "Invalid value for '--log-format'" in done.stderr and "'xml'" in done.stderr

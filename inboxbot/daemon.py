@@ -151,6 +151,7 @@ def _watch(
     reminders = None if dry_run else ReminderRunner(engine, mailbox, sender, store, clock)
     progress = _progress_reporter()
     idle = RELOAD_SLICE if watcher is not None else IDLE_SLICE
+    watching = False
     while not lifecycle.stopping:
         lifecycle.busy = True
         if watcher is not None and (fresh := watcher.check()) is not engine:
@@ -173,6 +174,9 @@ def _watch(
             report_dry_run(outcomes)
         if once or lifecycle.stopping:
             return
+        if not watching:  # once per connection: the backlog is done, new mail is answered now
+            watching = True
+            log.info("idle: watching %s for new mail", engine.config.imap.watch)
         # IDLE is cut short for the next due reminder, then re-entered after the round.
         mailbox.wait(reminders.wait_time(idle) if reminders else idle)
 

@@ -2,8 +2,8 @@
 aiosmtpd, killed with SIGKILL at 50 random moments (fixed seed) and restarted each time until the
 backlog is done. Then: every message in the folder its rules say, exactly once; every eligible
 customer answered exactly once (except L1 in RELIABILITY.md: a kill right after the SMTP 250
-re-sends that one reply with the same Message-ID); no machine answered; one staff reminder per complaint; a state file
-that opens. And the same with the state file deleted before every restart.
+re-sends that one reply with the same Message-ID); no machine answered; one staff reminder per
+complaint; a state file that opens. And the same with the state file deleted before every restart.
 
 Run: .venv/bin/python -m pytest tests/integration/test_crash.py --run-slow -s
 The figures each run prints are recorded in RELIABILITY.md.

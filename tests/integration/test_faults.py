@@ -285,6 +285,29 @@ def test_smtp_4xx_for_a_while_then_accepting_sends_each_reply_once(shop) -> None
     assert len(shop.folder("Sent")) == len(customers)
 
 
+def test_a_deferred_reply_answered_later_leaves_nothing_behind(shop, daemons) -> None:
+    """Bug 11: a long run kept a deferred uid in Executor.deferred for good, so the watermark
+    never passed it again. Also: the complaint's reminder and history exist once."""
+    from inboxbot.adapters.store import StateStore
+
+    _smtp_retries(shop, 0)
+    complaint = KINDS["complaint"](1).raw
+    shop.sink.refuse(451, "4.3.0 try again later")
+    shop.dovecot.append("INBOX", complaint)
+    daemon = daemons(shop)
+    _wait(lambda: "will retry" in daemon.text(), 30, "the reply was deferred")
+    shop.sink.accept()
+    shop.dovecot.append("INBOX", customer_mail("later@customer.example", "Hi", "A question."))
+    _wait(lambda: len(shop.sink.messages) >= 2, 30, "both answered (the deferred one retried)")
+    assert daemon.stop() == 0
+
+    message_id = email.message_from_bytes(complaint)["Message-ID"]
+    with StateStore(shop.directory / "state.json") as store:
+        assert [r["message_id"] for r in store.reminders()] == [message_id]
+        assert store.is_known("sad1@customer.example")
+        assert store.watermark("INBOX")[1] == 2  # past both messages
+
+
 def test_smtp_5xx_is_logged_not_retried_and_flagged_for_staff(shop, caplog) -> None:
     _smtp_retries(shop, 3)
     shop.dovecot.append("INBOX", customer_mail("refused@customer.example", "Hi", "A question."))

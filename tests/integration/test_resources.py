@@ -2,8 +2,8 @@
 carries a 2 MB attachment, and how quickly a restart on the processed folder is idle again.
 
 Run: .venv/bin/python -m pytest tests/integration/test_resources.py --run-slow -s
-     (INBOXBOT_RESOURCES_N sets the backlog size; the default is 3,000: at 50,000 the run takes
-     hours because scheduling reminders is quadratic - bug 8 in RELIABILITY.md)
+     (INBOXBOT_RESOURCES_N sets the backlog size, default 3,000; INBOXBOT_RESTART_N the size of
+     the processed folder for the restart test, default 100,000)
 The figures each run prints are recorded in RELIABILITY.md.
 """
 
@@ -96,11 +96,6 @@ def _daemon(shop: Any, log: Any) -> subprocess.Popen[bytes]:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: peak RSS 163 MB on 3,000 messages (limit 150 MB); suspected cause: "
-    "service.run_pass keeps every Outcome (Message, text, plan) of the whole backlog in one list",
-)
 def test_memory_stays_bounded_on_a_large_backlog_with_attachments(shop) -> None:
     shop.write(max_per_hour=COUNT + 10)  # every customer answered: SMTP is part of the load
     seeded = time.monotonic()
@@ -179,25 +174,37 @@ def _small(i: int) -> bytes:
     ).encode()
 
 
-def _restart_to_reply(shop: Any, log: Any, number: int) -> float:
-    """Seconds from starting `inboxbot run` until a mail delivered at that moment is answered:
-    start-up, the pass over the folder, entering IDLE and one message; an upper bound on
-    "reaches idle"."""
+def _restart(shop: Any, log: Any, number: int) -> tuple[float, float]:
+    """Seconds from starting `inboxbot run` until it logs that it idles on the folder (start-up
+    and the pass over it), and until a mail delivered once it idles is answered."""
+    path = shop.directory / "run.log"
+    size = path.stat().st_size if path.exists() else 0
     before = len(shop.sink.messages)
     process = _daemon(shop, log)
     started = time.monotonic()
     try:
+        while "idle: watching" not in path.read_text()[size:]:
+            assert process.poll() is None, path.read_text()[-2000:]
+            assert time.monotonic() - started < 60, "never idle"
+            time.sleep(0.005)
+        idle = time.monotonic() - started
         shop.dovecot.append("INBOX", _small(10**9 + number).replace(b"old", b"new", 1))
         while len(shop.sink.messages) == before:
-            assert process.poll() is None, (shop.directory / "run.log").read_text()[-2000:]
             assert time.monotonic() - started < 60, "no reply after the restart"
-            time.sleep(0.01)
-        return time.monotonic() - started
+            time.sleep(0.005)
+        return idle, time.monotonic() - started - idle
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="start-up, not the folder: building the complaint classifier (lexicons.default_"
+    "classifier compiles ~1,600 regexes) takes ~1.1 s of the ~1.3 s in serve() before IDLE, the "
+    "IMAP side of a 100,000-message folder ~0.1 s; plus 0.5-1.5 s of imports. Measured 2.8-5.0 s "
+    "under load 3-4 on 2 cores. Lazy start-up (branch perf) is the fix",
+)
 def test_restart_on_a_100k_folder_is_idle_within_2s(shop) -> None:
     shop.write()
     seeded = time.monotonic()
@@ -210,17 +217,20 @@ def test_restart_on_a_100k_folder_is_idle_within_2s(shop) -> None:
     seeding = time.monotonic() - seeded
     bare = _bare_start_up()
     with open(shop.directory / "run.log", "ab") as log:
-        first = _restart_to_reply(shop, log, 1)  # no state file yet: the marks alone
-        kept = [_restart_to_reply(shop, log, n) for n in (2, 3, 4)]  # with the state file
+        first = _restart(shop, log, 1)  # no state file yet: the marks alone
+        kept = [_restart(shop, log, n) for n in (2, 3, 4)]  # with the state file
         for leftover in shop.directory.glob("state.json*"):
             leftover.unlink()
-        lost = _restart_to_reply(shop, log, 5)
+        lost = _restart(shop, log, 5)
+    runs = [first, *kept, lost]
     print(
-        f"\nrestart on a {FOLDER_N}-message folder (seeded in {seeding:.0f}s): first reply after "
-        f"{first:.2f}s without state, {', '.join(f'{t:.2f}' for t in kept)}s with state, "
-        f"{lost:.2f}s after losing it; bare interpreter + imports {bare:.2f}s"
+        f"\nrestart on a {FOLDER_N}-message folder (seeded in {seeding:.0f}s), seconds to idle / "
+        f"then to the reply to a new mail: without state {first[0]:.2f}/{first[1]:.2f}, with "
+        f"state {', '.join(f'{a:.2f}/{b:.2f}' for a, b in kept)}, state lost {lost[0]:.2f}/"
+        f"{lost[1]:.2f}; bare interpreter + imports {bare:.2f}s"
     )
-    assert max(first, *kept, lost) < IDLE_LIMIT_S
+    assert max(idle for idle, _reply in runs) < IDLE_LIMIT_S
+    assert max(reply for _idle, reply in runs) < 5.0  # it really answers from IDLE
 
 
 def _bare_start_up() -> float:

@@ -120,7 +120,7 @@ def test_header_rules_file_the_same_with_and_without_server_search(
         assert found[mid][0] == folder, (mid, found[mid], folder)
         assert SEEN in found[mid][1], mid
         assert ("\\Flagged" in found[mid][1]) == (mid in flagged), (mid, found[mid])
-        assert ("$Vip" in found[mid][1]) == (folder == "VIP"), (mid, found[mid])
+        assert ("$VIP" in found[mid][1]) == (folder == "VIP"), (mid, found[mid])
     assert found["(none)"][0] == "Quarantine", "unreadable mail is still quarantined"
 
 

@@ -162,7 +162,8 @@ def test_holidays_load_lazily_once_per_year(monkeypatch: pytest.MonkeyPatch) -> 
     real = holidays.country_holidays
 
     def counting(*args: Any, **kwargs: Any) -> Any:
-        calls.append(kwargs["years"])
+        if kwargs.get("years") is not None:  # validating the code alone computes no year
+            calls.append(kwargs["years"])
         return real(*args, **kwargs)
 
     monkeypatch.setattr(holidays, "country_holidays", counting)

@@ -52,7 +52,7 @@ def sync_answered_flags(
 
     The flag says nothing about when: the pass that first sees it gives the time (while the
     service runs, the next pass after the answer). Costs nothing while every recent complaint
-    is answered; otherwise one SEARCH per folder, and each answered message's headers are
+    is answered; otherwise one SEARCH per folder, and each answered message's Message-ID is
     fetched once per process (`checked` remembers them). Returns how many became answered."""
     unanswered = [
         c
@@ -71,9 +71,11 @@ def sync_answered_flags(
             for uid in mailbox.search(["ANSWERED", "SINCE", since])
             if f"{folder}:{state.uidvalidity}:{uid}" not in checked
         ]
-        for fetched in mailbox.fetch(uids, headers_only=True) if uids else ():
-            checked.add(f"{folder}:{state.uidvalidity}:{fetched.uid}")
-            message_id = parse_message(fetched.raw, headers_only=True).message_id
+        # Only the Message-ID of each: after a restart every \Answered mail of the last month
+        # is looked at again, and its whole header is 1-4 KB against ~60 bytes.
+        for uid, raw in mailbox.fetch_fields(uids, ["Message-ID"]).items():
+            checked.add(f"{folder}:{state.uidvalidity}:{uid}")
+            message_id = parse_message(raw, headers_only=True).message_id
             if message_id in open_ids and store.update_complaint(message_id, answered_at=now):
                 open_ids.discard(message_id)
                 answered += 1

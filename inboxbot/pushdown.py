@@ -25,9 +25,9 @@ from typing import Any, Protocol, runtime_checkable
 from inboxbot.core.message import parse_message
 from inboxbot.core.plan import Plan
 from inboxbot.core.pushdown import Criteria, PushDown, any_of, flatten
-from inboxbot.core.reminders import Reminder
 from inboxbot.core.rules import Rule, RuleSet, plan_matches, rule_matches
 from inboxbot.errors import MailboxError
+from inboxbot.reminders import open_reminders
 
 log = logging.getLogger("inboxbot")
 
@@ -93,11 +93,7 @@ def _bookkeeping_keys(config: Any, store: Any) -> list[Criteria]:
     }
     keys += [("FROM", "@" + d) for d in sorted(domains) if d]
     if store is not None:
-        customers = {
-            r.customer.lower()
-            for r in (Reminder.from_record(doc) for doc in store.reminders())
-            if r.open and r.customer
-        }
+        customers = {r.customer.lower() for r in open_reminders(store) if r.customer}
         keys += [("FROM", c) for c in sorted(customers)]
     return keys
 

@@ -99,6 +99,11 @@ def _stored(store: Any) -> list[Reminder]:
     return [Reminder.from_record(doc) for doc in store.reminders()]
 
 
+def open_reminders(store: Any) -> list[Reminder]:
+    """The pending reminders (for the pass: who may cancel one by writing again)."""
+    return [r for r in _stored(store) if r.open]
+
+
 def _save(store: Any, reminder: Reminder) -> Reminder:
     if reminder.id:
         store.update_reminder(reminder.id, **reminder.to_record())
@@ -143,10 +148,9 @@ def after_batch(executor: Executor, outcomes: Sequence[Outcome], now: datetime) 
     # batch, then constant work per message (re-reading the store per message was quadratic).
     by_customer: dict[str, list[Reminder]] = {}
     open_keys: set[tuple[str, str]] = set()
-    for stored in _stored(store):
-        if stored.open:
-            by_customer.setdefault(stored.customer.lower(), []).append(stored)
-            open_keys.add((stored.message_id, stored.kind))
+    for stored in open_reminders(store):
+        by_customer.setdefault(stored.customer.lower(), []).append(stored)
+        open_keys.add((stored.message_id, stored.kind))
     changed = False
     for outcome in outcomes:
         message = outcome.message

@@ -17,8 +17,9 @@ from inboxbot.core.message import Message
 from inboxbot.core.plan import Channel, Facts, SenderKind
 
 _NOREPLY_LOCALS = ("noreply", "no-reply", "no_reply", "donotreply", "do-not-reply")
-# The languages the shipped lexicons know: a complaint is read in the language it was written in,
-# even when the shop answers in fewer.
+# The languages the shipped lexicons know, for a classifier (a plugin's wrapper) that does not
+# say which it reads: a complaint is read in the language it was written in, even when the shop
+# answers in fewer.
 CLASSIFIER_LANGUAGES = ("en", "de", "sv", "et")
 
 
@@ -135,7 +136,8 @@ class Triage:
         shop answers in every language the lexicons know; otherwise detected among those and the
         shop's own (a German complaint to an English-only shop is still a complaint), and ""
         (every lexicon) when too short to tell."""
-        wanted = dict.fromkeys((*self.policy.languages, *CLASSIFIER_LANGUAGES))
+        readable = getattr(self.classifier, "languages", CLASSIFIER_LANGUAGES)
+        wanted = dict.fromkeys((*self.policy.languages, *readable))
         if self.detect_language is None or len(wanted) == len(self.policy.languages):
             return self.language
         text = f"{self.message.subject}\n{self.message.text}"

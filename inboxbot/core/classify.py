@@ -25,18 +25,20 @@ Lexicon term syntax (the TOML files use it; inboxbot/data/lexicons/en.toml docum
   *part*      a word containing part           *end      a word ending with end
   a b         words in sequence                a ~ b     up to three words between a and b
   re:REGEX    a raw regex (no capturing groups), matched against the lower-cased text
+              (bounded repeats, \\d{1,4} rather than \\d+, let it be searched only near the
+              literal words it contains; see _Raw)
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from inboxbot.core.literals import Required, max_width, may_match, required_literals
 from inboxbot.core.quotes import strip_quotes
 from inboxbot.errors import ConfigError
 
@@ -47,8 +49,11 @@ _REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|vs|vb|wg|fw|fwd|antw|vast)\s*(?:
                            re.IGNORECASE)
 # Characters that end a clause: negation does not reach across them ("No. It is broken.").
 _CLAUSE_END_RE = re.compile(r"[.!?;:,()\"\n]")
+_UP_TO_CLAUSE_END = re.compile(r".*[.!?;:,()\"\n]", re.DOTALL)  # through the last one
 # A shouted word: three or more capitals (those of the four languages included), nothing else.
-_SHOUTED = re.compile(r"\b[A-ZÄÖÜÅÕŠŽÉ]{3,}\b")
+# Spelt out three times, the class lets the regex engine skip in C to the next capital; that the
+# run is a whole word is checked on each of the few runs found (`_shouted`).
+_CAPITALS = re.compile(r"[A-ZÄÖÜÅÕŠŽÉ][A-ZÄÖÜÅÕŠŽÉ][A-ZÄÖÜÅÕŠŽÉ]+")
 _GAP = r"(?:\s+[\w'-]+){0,3}\s+"
 
 
@@ -250,10 +255,169 @@ def _word_pattern(word: str) -> str:
 _BOUNDARY, _WORDCHARS, _SPACE = r"\b", r"\w*", r"\s+"
 
 
+_Hit = tuple[int, int, str]  # (start of the leading non-word character, end, end-group name)
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """One raw term, searched alone and only near what its matches must hold: a term is short
+    ("within \\d{1,4} days"), so where it can match is a few words around each "within "."""
+
+    body: re.Pattern[str]  # the term with its end group, without the combined pattern's "\W"
+    needs: Required | None  # what every match holds (None: unknown, always search)
+    width: int | None  # the longest match (None: unbounded, search the whole text)
+    anchors: frozenset[str] = frozenset()  # the rarest-looking of `needs`: searched near these
+
+    def hits(self, text: str) -> list[_Hit]:
+        """The term's matches in `text` that the combined pattern finds at their position: each
+        after a non-word character, left to right, not overlapping."""
+        if self.needs is not None and not may_match(self.needs, text):
+            return []
+        if not self.anchors or self.width is None:
+            return self._search(text)
+        hits: list[_Hit] = []
+        position = 1
+        for anchor in _occurrences(text, self.anchors):
+            if anchor < position:
+                continue
+            hit = self._near(text, max(position, anchor - self.width), anchor, self.width)
+            if hit:
+                hits.append(hit)
+                position = max(hit[1], hit[0] + 2)  # as _search moves on
+        return hits
+
+    def _near(self, text: str, low: int, anchor: int, width: int) -> _Hit | None:
+        """The leftmost match starting from `low` to `anchor`: a match holding this anchor starts
+        at most `width` before it, and any earlier match holds an earlier anchor. The window is
+        searched, and what it finds is matched again on the whole text, which may end it
+        differently (the term has no lookahead, so the window cannot hide a match)."""
+        end = min(len(text), anchor + width + 2)
+        while low <= anchor and (found := self.body.search(text, low, end)):
+            start = found.start()
+            if start > anchor:
+                break
+            whole = None if _is_word(text[start - 1]) else self.body.match(text, start)
+            if whole:
+                return (start - 1, whole.end(), whole.lastgroup or "")
+            low = start + 1
+        return None
+
+    def _search(self, text: str) -> list[_Hit]:
+        hits: list[_Hit] = []
+        position = 1
+        while match := self.body.search(text, position):
+            start = match.start()
+            if _is_word(text[start - 1]):  # the combined pattern needs a non-word character first
+                position = start + 1
+                continue
+            hits.append((start - 1, match.end(), match.lastgroup or ""))
+            position = max(match.end(), start + 1)
+        return hits
+
+
+def _fewest(choice: frozenset[str]) -> tuple[int, int]:
+    return min(map(len, choice)), -len(choice)
+
+
+def _occurrences(text: str, literals: Iterable[str]) -> list[int]:
+    found = []
+    for literal in literals:
+        at = text.find(literal)
+        while at >= 0:
+            found.append(at)
+            at = text.find(literal, at + 1)
+    return sorted(set(found))
+
+
+@dataclass(frozen=True)
+class _Rare:
+    """The raw (`re:`) and word-part (`*part*`) terms of a matcher, searched only where they can
+    match: in the combined pattern they cost as much as all other terms together (the part terms
+    are tried at every character of every word), yet few texts hold any of them."""
+
+    pattern: re.Pattern[str]  # these terms only, "\W" first, in the combined pattern's order
+    raw: tuple[_Raw, ...]
+    parts: tuple[str, ...]  # the literal that starts each word-part term
+
+    def candidates(self, text: str) -> dict[int, tuple[_Hit, bool]] | None:
+        """Where in `text` one of these terms matches, as the combined pattern would match at that
+        position: start -> (hit, whether a raw term matched); empty for most texts, cheaply.
+        None when two raw terms match at one place (the combined pattern must decide)."""
+        found: dict[int, tuple[_Hit, bool]] = {}
+        for term in self.raw:
+            for hit in term.hits(text):
+                if hit[0] in found:
+                    return None
+                found[hit[0]] = (hit, True)
+        for start in _word_starts(text, [part for part in self.parts if part in text]):
+            if start not in found and (match := self.pattern.match(text, start)):
+                found[start] = ((start, match.end(), match.lastgroup or ""), False)
+        return found
+
+
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"  # what the regex \w matches in a str
+
+
+def _hits(matches: Iterable[re.Match[str]]) -> list[_Hit]:
+    return [(m.start(), m.end(), m.lastgroup or "") for m in matches]
+
+
+def _word_starts(text: str, parts: Sequence[str]) -> set[int]:
+    """The non-word character before each word holding one of `parts`: where a word-part
+    term's match begins."""
+    starts = set()
+    for part in parts:
+        found = text.find(part)
+        while found >= 0:
+            start = found
+            while start > 0 and _is_word(text[start - 1]):
+                start -= 1
+            if start > 0:
+                starts.add(start - 1)
+            found = text.find(part, found + 1)
+    return starts
+
+
 @dataclass(frozen=True)
 class _TermMatcher:
     pattern: re.Pattern[str]  # matches "\W" + term: a match's term starts at start() + 1
     ends: Mapping[str, tuple[tuple[Category, float], ...]]  # end-group name -> hits
+    words: re.Pattern[str] | None = None  # the whole-word terms alone (None: only `pattern`)
+    rare: _Rare | None = None
+
+    def finditer(self, text: str) -> list[_Hit]:
+        """The matches of `pattern` in `text`, found with fewer regex steps: the whole-word
+        terms are scanned alone and the rare terms only where they can occur, then merged the
+        way the combined pattern's left-to-right scan would take them."""
+        if self.words is None:
+            return _hits(self.pattern.finditer(text))
+        words = _hits(self.words.finditer(text))
+        rare = self.rare.candidates(text) if self.rare else {}
+        if not rare:
+            return words if rare is not None else _hits(self.pattern.finditer(text))
+        merged = _merge(words, rare)
+        return _hits(self.pattern.finditer(text)) if merged is None else merged
+
+
+def _merge(words: list[_Hit], rare: dict[int, tuple[_Hit, bool]]) -> list[_Hit] | None:
+    """The combined scan from its parts: at each position the whole-word terms first, then the
+    rare ones; a match's text is not scanned again. None where the parts cannot tell: a word
+    match starting inside a rare one (the word scan went on from there, the combined one did
+    not) or a raw match not taken (the raw scan skipped what lay inside it)."""
+    at = {hit[0]: hit for hit in words}
+    merged: list[_Hit] = []
+    end = 0
+    for start in sorted(at.keys() | rare.keys()):
+        word, raw = at.get(start), start in rare and rare[start][1]
+        if start < end or (word is not None and raw):
+            if word is not None or raw:
+                return None
+            continue
+        taken = word if word is not None else rare[start][0]
+        merged.append(taken)
+        end = taken[1]
+    return merged
 
 
 @dataclass
@@ -295,7 +459,7 @@ def _tokens(term: str) -> tuple[bool, list[str]]:
 
 def _term_matcher(groups: Sequence[tuple[Category | None, float, tuple[str, ...]]]) -> _TermMatcher:
     at_word, inside = _Trie(), _Trie()
-    raw: list[str] = []
+    raw: list[tuple[str, str]] = []  # (branch of the combined pattern, the term alone)
     ends: dict[str, list[tuple[Category, float]]] = {}
 
     def name_for(node: _Trie) -> str:
@@ -310,19 +474,43 @@ def _term_matcher(groups: Sequence[tuple[Category | None, float, tuple[str, ...]
                 name = f"t{len(ends)}"
                 ends[name] = []
                 body = term[3:].removeprefix(_BOUNDARY)  # the leading \W already is a boundary
-                raw.append(f"(?:{body})(?P<{name}>)")
+                raw.append((f"(?:{body})(?P<{name}>)", body))
             else:
                 bounded, tokens = _tokens(term)
                 name = name_for((at_word if bounded else inside).insert(tokens))
             if category is not None:
                 ends[name].append((category, strength))
-    branches = [*raw]
-    if at_word.children:
-        branches.insert(0, at_word.regex())
-    if inside.children:
-        branches.append(r"\w*?" + inside.regex())
-    pattern = r"\W(?:" + "|".join(branches) + ")" if branches else r"(?!)"
-    return _TermMatcher(re.compile(pattern), {k: tuple(v) for k, v in ends.items()})
+    words = [at_word.regex()] if at_word.children else []
+    parts = [r"\w*?" + inside.regex()] if inside.children else []
+    rare = [*(branch for branch, _ in raw), *parts]
+    hits = {k: tuple(v) for k, v in ends.items()}
+    if not rare:
+        return _TermMatcher(_alternatives(words), hits)
+    part_literals = _unique(
+        _first_word(term) for _, _, terms in groups for term in terms
+        if not term.startswith("re:") and term.lstrip().startswith("*")
+    )
+    return _TermMatcher(
+        _alternatives([*words, *rare]), hits, words=_alternatives(words),
+        rare=_Rare(_alternatives(rare), tuple(_raw(branch, body) for branch, body in raw),
+                   part_literals),
+    )
+
+
+def _raw(branch: str, body: str) -> _Raw:
+    needs = required_literals(body)
+    anchors = max(needs, key=_fewest) if needs else frozenset[str]()
+    return _Raw(re.compile(branch), needs, max_width(body), anchors)
+
+
+def _alternatives(branches: Sequence[str]) -> re.Pattern[str]:
+    return re.compile(r"\W(?:" + "|".join(branches) + ")" if branches else r"(?!)")
+
+
+def _first_word(term: str) -> str:
+    """What every match of a plain term holds: its first word without the stars ("" for a raw
+    term: every text holds that, so a raw praise term is always searched for)."""
+    return "" if term.startswith("re:") else term.lower().split()[0].strip("*")
 
 
 @dataclass(frozen=True)
@@ -334,6 +522,7 @@ class _Matcher:
     post_negators: _TermMatcher
     window: int
     praise: _TermMatcher
+    praise_words: tuple[str, ...]  # what each praise match holds (see _praised)
     acronyms: frozenset[str]
 
     @classmethod
@@ -351,6 +540,7 @@ class _Matcher:
             post_negators=_word_list(t for lex in lexicons for t in lex.post_negators),
             window=max((lex.negation_window for lex in lexicons), default=4),
             praise=_word_list(t for lex in lexicons for t in lex.praise),
+            praise_words=_unique(_first_word(t) for lex in lexicons for t in lex.praise),
             acronyms=frozenset(a for lex in lexicons for a in lex.acronyms),
         )
 
@@ -375,11 +565,14 @@ class _Tally:
             bucket[cue] = (category, value)
 
     def score(self, cls: str) -> float:
-        totals: dict[Category, float] = {}
+        # Keyed by identity: a Category's value hash walks all its terms, and each lexicon's
+        # categories are distinct objects anyway.
+        totals: dict[int, tuple[Category, float]] = {}
         for category, value in self.hits[cls].values():
-            totals[category] = totals.get(category, 0.0) + value
+            known = totals.get(id(category))
+            totals[id(category)] = (category, value + (known[1] if known else 0.0))
         return sum(
-            total if c.cap is None or total <= c.cap else c.cap for c, total in totals.items()
+            total if c.cap is None or total <= c.cap else c.cap for c, total in totals.values()
         )
 
     def positive_cues(self, cls: str) -> list[str]:
@@ -471,40 +664,25 @@ def _scan(matcher: _Matcher, text: str, factor: float, tally: _Tally) -> None:
     if not text:
         return
     text = "\n" + text  # the leading non-word character the patterns expect (positions shift by 1)
-    clauses: _Clauses | None = None  # found once per text, and only when a negation is asked
-    for match in matcher.terms.pattern.finditer(text):
-        start, end = match.start() + 1, match.end()
+    for start, end, name in matcher.terms.finditer(text):
+        start += 1
         negated: bool | None = None  # computed once, and only when a negatable category asks
-        for category, strength in matcher.terms.ends[match.lastgroup or ""]:
+        cue: str | None = None
+        for category, strength in matcher.terms.ends[name]:
             if category.negatable:
                 if negated is None:
-                    clauses = clauses or _Clauses(text)
-                    negated = _negated(matcher, text, start, end, clauses)
+                    negated = _negated(matcher, text, start, end)
                 if negated:
                     continue
-            tally.add(category, _whole_words(text, start, end), factor * strength)
-
-
-class _Clauses:
-    """Where the clauses of a text end (punctuation and line breaks), for the negation window:
-    found with one regex scan instead of translating a slice of the text around every cue."""
-
-    def __init__(self, text: str) -> None:
-        self.ends = [m.start() for m in _CLAUSE_END_RE.finditer(text)]
-
-    def start_before(self, position: int, floor: int) -> int:
-        """Where the clause holding text[position - 1] starts, but not before floor."""
-        index = bisect_left(self.ends, position)
-        return max(floor, self.ends[index - 1] + 1) if index else floor
-
-    def end_after(self, position: int, ceiling: int) -> int:
-        """Where the clause holding text[position] ends, but not after ceiling."""
-        index = bisect_left(self.ends, position)
-        return min(ceiling, self.ends[index]) if index < len(self.ends) else ceiling
+            cue = cue or _whole_words(text, start, end)
+            tally.add(category, cue, factor * strength)
 
 
 def _whole_words(text: str, start: int, end: int) -> str:
     """The cue as words: a compound-part match ("verzögerung") reports "lieferverzögerung"."""
+    cue = text[start:end]
+    if cue.isalnum() and not text[start - 1].isalnum() and not text[end : end + 1].isalnum():
+        return cue  # one whole word, as almost every cue is
     while start > 0 and text[start - 1].isalnum():
         start -= 1
     while end < len(text) and text[end].isalnum():
@@ -512,28 +690,51 @@ def _whole_words(text: str, start: int, end: int) -> str:
     return " ".join(text[start:end].split())
 
 
-def _negated(matcher: _Matcher, text: str, start: int, end: int, clauses: _Clauses) -> bool:
+def _negated(matcher: _Matcher, text: str, start: int, end: int) -> bool:
+    # The window ends at the clause's edge: negation does not reach across "." or ",".
     if matcher.window:
-        before = text[clauses.start_before(start, max(0, start - 80)) : start]
+        before = text[max(0, start - 80) : start]
+        if clause := _UP_TO_CLAUSE_END.match(before):
+            before = before[clause.end() :]
         words = before.split()[-matcher.window :]
         if words and matcher.negators.pattern.search("\n" + " ".join(words)):
             return True
     if not matcher.post_negators.ends:
         return False
-    after = text[end : clauses.end_after(end, end + 40)].split()[:2]
-    return bool(after) and bool(matcher.post_negators.pattern.match("\n" + " ".join(after)))
+    after = text[end : end + 40]
+    if clause_end := _CLAUSE_END_RE.search(after):
+        after = after[: clause_end.start()]
+    words = after.split()[:2]
+    return bool(words) and bool(matcher.post_negators.pattern.match("\n" + " ".join(words)))
+
+
+def _shouted(text: str) -> list[str]:
+    """Whole words of three or more capitals."""
+    return [
+        run.group()
+        for run in _CAPITALS.finditer(text)
+        if not _is_word(text[run.start() - 1 : run.start()] or " ")
+        and not _is_word(text[run.end() : run.end() + 1] or " ")
+    ]
+
+
+def _praised(matcher: _Matcher, text: str) -> bool:
+    # Each praise term's first word is in every match: testing those few strings is much cheaper
+    # than scanning every word of a long complaint for praise it does not hold.
+    if not any(word in text for word in matcher.praise_words):
+        return False
+    return bool(matcher.praise.pattern.search("\n" + text))
 
 
 def _tone(
     matcher: _Matcher, original: str, subject_lower: str, text_lower: str
 ) -> tuple[float, list[str]]:
     """Shouting and exclamation marks as a score (0..1.6) with readable cues; 0 after praise."""
-    shouted = [w for w in _SHOUTED.findall(original) if w.lower() not in matcher.acronyms]
+    shouted = [w for w in _shouted(original) if w.lower() not in matcher.acronyms]
     marks = original.count("!")
     if len(shouted) < 2 and marks < 2:
         return 0.0, []
-    praise = matcher.praise.pattern
-    if praise.search("\n" + subject_lower) or praise.search("\n" + text_lower):
+    if _praised(matcher, subject_lower) or _praised(matcher, text_lower):
         return 0.0, []
     cues: list[str] = []
     score = 0.0

@@ -82,8 +82,8 @@ _HEADER_LOOKAHEAD = 4
 # per-line loop, and the full patterns above only run from there on. Both run on lower-case text.
 _VERB = re.compile(r"wrote|schrieb|skrev|kirjutas")
 _SUSPECT_LINE = re.compile(
-    r"\n[ \t*]*(?:>|--|__|sent\s|get\s|von[\s:]|gesendet|skickat|saadetud|begin\s|anfang\s"
-    r"|from\s*:|från\s*:|saatja\s*:|kellelt\s*:)"
+    r"\n(?:[^\S\n]|\*)*(?:>|--|__|sent\s|get\s|von[\s:]|gesendet|skickat|saadetud|begin\s"
+    r"|anfang\s|from\s*:|från\s*:|saatja\s*:|kellelt\s*:)"
 )
 
 

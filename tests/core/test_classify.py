@@ -285,3 +285,70 @@ def test_eval_targets_on_the_test_half(clf: Classifier) -> None:
     evaluation = _eval_module()
     counts, _misses = evaluation.evaluate(clf, evaluation.load_examples("test"))
     assert evaluation.failures(counts) == [], evaluation.table(counts)
+
+
+# --------------------------------------------------------------------------- matching speed-ups
+
+
+def _vocabulary() -> list[str]:
+    """Words the shipped lexicons react to (plain and raw terms' pieces), and filler."""
+    words = {"the", "und", "och", "ja", "ei", "not", "nicht", "inte", "14", "3", "tagen", "days",
+             "dagar", "päeva", "jooksul", "within", "innerhalb", "inom", "statt", "bekommen",
+             "kiire", "asemel", "sain", "istället", "för", "fick", "lieferverzögerung",
+             "wasserschaden", "kaputtgegangen", "don't", "erstattung", "rückerstattung"}
+    for lex in load_lexicons().values():
+        for category in lex.categories:
+            for term in (*category.terms, *category.weak):
+                if not term.startswith("re:"):
+                    words.update(w.strip("*") for w in term.split() if w != "~")
+    return sorted(w for w in words if w)
+
+
+_WORDS = _vocabulary()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    language=st.sampled_from(["en", "de", "sv", "et", ""]),
+    pieces=st.lists(
+        st.one_of(st.sampled_from(_WORDS), st.sampled_from([" ", "\n", ", ", ". ", "-", "x"])),
+        max_size=80,
+    ),
+)
+def test_split_scan_finds_what_the_combined_pattern_finds(language: str, pieces: list[str]) -> None:
+    # The whole-word terms, the raw terms and the word-part terms are searched separately and
+    # merged (inboxbot.core.classify._TermMatcher.finditer); the one combined pattern is the
+    # reference for what a scan must find.
+    from inboxbot.core.classify import _hits
+
+    terms = _shared()._matcher(language).terms
+    text = "\n" + " ".join(pieces).lower()
+    assert terms.finditer(text) == _hits(terms.pattern.finditer(text))
+
+
+def test_overlapping_part_and_word_terms_score_as_one_scan_would() -> None:
+    # "*ab cd" matches "xab cd" first, so "cd ef" never starts and "ef" is found on its own. The
+    # whole-word scan alone took "cd ef" (and with it "ef"): the merge sees the overlap and hands
+    # the text to the combined pattern.
+    lexicon = parse_lexicon(
+        'language = "en"\n[complaint.a]\nterms = ["*ab cd"]\n[complaint.b]\nterms = ["cd ef"]\n'
+        '[complaint.c]\nterms = ["ef"]\n',
+        "test.toml",
+    )
+    verdict = Classifier({"en": lexicon}).classify("", "xab cd ef", "en")
+    assert set(verdict.cues["complaint"]) == {"xab cd", "ef"}
+
+
+def test_raw_term_found_near_its_literal_and_anywhere_without_one() -> None:
+    lexicon = parse_lexicon(
+        'language = "en"\n[urgent.deadline]\nterms = ["re:within \\\\d{1,4} days", '
+        '"re:\\\\d+ hours"]\n',
+        "test.toml",
+    )
+    clf = Classifier({"en": lexicon})
+    assert clf.classify("", "Please refund within 14 days.", "en").cues["urgent"] == (
+        "within 14 days",)
+    assert clf.classify("", "Answer in 48 hours", "en").urgent  # unbounded: whole-text search
+    assert not clf.classify("", "within a few days", "en").urgent
+    assert not clf.classify("", "xwithin 14 days", "en").urgent  # after a letter: not a term
+    assert not clf.classify("", "in x48 hours", "en").urgent

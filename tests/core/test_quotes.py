@@ -79,3 +79,23 @@ def test_never_raises_and_never_grows(text: str) -> None:
     result = strip_quotes(text)
     assert len(result) <= len(text)
     assert strip_quotes(text) == result
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        # Only the lines the cheap scans flag get the full patterns; these sit after a first
+        # flagged line, where every line used to be checked.
+        ("The mug is broken.\n-- x\nAnn\n\u00a0-- \nmore", "The mug is broken.\n-- x\nAnn"),
+        ("The mug is broken.\n> earlier\nnew line\niPhone gesendet\nsignature",
+         "The mug is broken.\nnew line"),
+        ("The mug is broken.\n-- x\nOn Tue, 4 Jun 2024, Ann <a@b.c>\nwrote:\nold",
+         "The mug is broken.\n-- x"),  # wrapped header: its first line has no verb
+    ],
+)
+def test_lines_after_the_first_flagged_one_are_still_cut(text: str, kept: str) -> None:
+    assert strip_quotes(text) == kept
+
+
+def test_a_separator_after_a_non_breaking_space_starts_the_signature() -> None:
+    assert strip_quotes("The mug is broken.\n\u00a0-- \nAnn, 12 Main St") == "The mug is broken."

@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from inboxbot.core.message import parse_message
 from inboxbot.core.plan import Plan
-from inboxbot.core.pushdown import Criteria, PushDown, any_of, flatten
+from inboxbot.core.pushdown import Criteria, PushDown, any_of, flatten, sequence_set
 from inboxbot.core.rules import Rule, RuleSet, plan_matches, rule_matches
 from inboxbot.errors import MailboxError
 from inboxbot.reminders import open_reminders
@@ -33,6 +33,7 @@ log = logging.getLogger("inboxbot")
 
 PUSHDOWN_MIN = 50
 SEARCH_CHUNK = 40  # keys per OR tree: one SEARCH stays a short command line
+MAX_SET_LENGTH = 7000  # characters of a UID set in a SEARCH line (see _narrowed)
 
 
 @runtime_checkable
@@ -75,10 +76,13 @@ def _plan_on_server(
 ) -> dict[int, Plan]:
     scope = f"{min(uids)}:{max(uids)}"
     wanted = set(uids)
-    personal = _search_any(mailbox, scope, _bookkeeping_keys(engine.config, store)) & wanted
+    bookkeeping = _bookkeeping_keys(engine.config, store)
+    scope = _narrowed(mailbox, scope, [*bookkeeping, *(p.criteria for p in pushdown.rules)])
+    personal = _search_any(mailbox, scope, bookkeeping) & wanted if scope else set()
     candidates = wanted - personal
     hits = {
         pushed.rule.name: set(_search(mailbox, scope, pushed.criteria)) & candidates
+        if scope else set()
         for pushed in pushdown.rules
     }
     _confirm(engine, mailbox, pushdown, hits, now)
@@ -96,6 +100,20 @@ def _bookkeeping_keys(config: Any, store: Any) -> list[Criteria]:
         customers = {r.customer.lower() for r in open_reminders(store) if r.customer}
         keys += [("FROM", c) for c in sorted(customers)]
     return keys
+
+
+def _narrowed(mailbox: Any, scope: str, keys: Sequence[Criteria]) -> str:
+    """The UIDs in `scope` that any of `keys` may match, as a UID set ("" for none): one pass
+    over the messages for every field the rules read, so the searches that follow ask only
+    about these few. A server reads each message's headers once per pass: Dovecot took 0.9 s
+    for one cold search on From and Subject together and as long for each of them alone, and
+    answers the later searches from its cache (0.06-0.14 s each on 10,000 messages)."""
+    if not keys or any(not key for key in keys):
+        return scope  # a key that narrows nothing: every message is a candidate
+    narrowed = sequence_set(_search_any(mailbox, scope, keys))
+    # RFC 7162 asks clients to keep command lines to about 8,192 octets; a longer set goes
+    # unsaid (a server that caches what the pass read answers the whole range cheaply too).
+    return narrowed if len(narrowed) <= MAX_SET_LENGTH else scope
 
 
 def _search(mailbox: Any, scope: str, criteria: Criteria) -> list[int]:

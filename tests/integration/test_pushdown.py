@@ -189,3 +189,40 @@ def test_a_refused_search_falls_back_to_the_per_message_path(
     assert any("planning message by message" in r.getMessage() for r in caplog.records)
     found = _where(header_shop)
     assert all(found[mid][0] == folder for mid, folder in expected.items())
+
+
+@pytest.mark.parametrize("limit", [7000, 5])
+def test_one_pass_finds_the_candidates_and_the_rules_ask_only_about_them(
+    header_shop, monkeypatch, limit: int
+) -> None:
+    # The server reads each message's headers once for every field the rules need; the
+    # searches after it carry the candidates as a UID set (unless that set would make the
+    # command line too long). The filing is unchanged either way.
+    import inboxbot.pushdown as pushdown
+    from inboxbot.adapters.imap import ImapMailbox
+
+    monkeypatch.setattr(pushdown, "MAX_SET_LENGTH", limit)
+    sent: list[list[object]] = []
+    real_search = ImapMailbox.search
+
+    def recording(self, criteria):
+        sent.append(list(criteria))
+        return real_search(self, criteria)
+
+    monkeypatch.setattr(ImapMailbox, "search", recording)
+    mails, expected, _ = _backlog()
+    header_shop.dovecot.append_many("INBOX", mails)
+    serve(header_shop.config(), once=True)
+
+    ruled = [c for c in sent if "FROM" in str(c) or "SUBJECT" in str(c) or "X-Topic" in str(c)]
+    union, rest = ruled[0], ruled[1:]
+    assert all(word in str(union) for word in ("@vip.example", "urgent", "asap", "X-Topic",
+                                               "@shop.example")), union
+    assert len(rest) == 4, rest  # bookkeeping, then one per rule
+    scopes = {c[1] for c in rest}
+    if limit > 100:
+        assert len(scopes) == 1 and scopes != {union[1]}, "the candidates, not the whole range"
+    else:
+        assert scopes == {union[1]}, "a set too long to send: the whole range"
+    found = _where(header_shop)
+    assert all(found[mid][0] == folder for mid, folder in expected.items())

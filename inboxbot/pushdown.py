@@ -24,8 +24,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from inboxbot.core.message import parse_message
 from inboxbot.core.plan import Plan
-from inboxbot.core.pushdown import Criteria, PushDown, any_of, flatten, sequence_set
+from inboxbot.core.pushdown import Criteria, PushDown, any_of, flatten
 from inboxbot.core.rules import Rule, RuleSet, plan_matches, rule_matches
+from inboxbot.core.uidsets import sequence_set
 from inboxbot.errors import MailboxError
 from inboxbot.reminders import open_reminders
 

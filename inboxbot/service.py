@@ -40,7 +40,7 @@ AUTO_REPLIED = "$AutoReplied"
 REDIRECTED = "$Redirected"
 BATCH_SIZE = 500
 SEND_CHUNK = 50
-PUSHED_BATCH_SIZE = 5000
+PUSHED_BATCH_SIZE = 20_000  # a pushed-down Outcome holds no message: these cost little memory
 _MARKS = {"reply": AUTO_REPLIED, "redirect": REDIRECTED}
 
 

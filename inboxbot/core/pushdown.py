@@ -21,7 +21,7 @@ Pure: this module builds search keys as data; the IMAP adapter sends them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -198,13 +198,3 @@ def flatten(criteria: Criteria) -> list[Any]:
     return [flatten(item) if isinstance(item, tuple) else item for item in criteria]
 
 
-
-def sequence_set(uids: Iterable[int]) -> str:
-    """UIDs as an IMAP sequence set, consecutive ones as ranges: {1, 2, 3, 7} -> "1:3,7"."""
-    ranges: list[list[int]] = []
-    for uid in sorted(set(uids)):
-        if ranges and uid == ranges[-1][1] + 1:
-            ranges[-1][1] = uid
-        else:
-            ranges.append([uid, uid])
-    return ",".join(f"{first}:{last}" if first != last else str(first) for first, last in ranges)

@@ -18,8 +18,14 @@ def test_a_backlog_is_one_command() -> None:
 
 
 def test_many_gaps_are_split_into_short_commands(monkeypatch) -> None:
-    monkeypatch.setattr(imap, "RANGES", 2)
+    monkeypatch.setattr(imap, "SET_CHARS", 6)
     assert [text for _, text in _uid_sets([1, 3, 5, 6, 9])] == ["1,3", "5:6,9"]
+
+
+def test_scattered_uids_fill_a_command_line_of_about_7_kb() -> None:
+    sets = [text for _, text in _uid_sets(range(10_001, 30_001, 2))]  # 10,000 lone UIDs
+    assert all(len(text) <= imap.SET_CHARS for text in sets)
+    assert len(sets) == 9  # 6 characters each: ~1,160 per command (it was 300 ranges)
 
 
 @given(st.lists(st.integers(min_value=1, max_value=3000), max_size=400))

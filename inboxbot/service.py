@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from inboxbot import reminders as reminder_hooks
 from inboxbot.config import Config
 from inboxbot.core.hours import BusinessCalendar
-from inboxbot.core.message import Message, parse_message
+from inboxbot.core.message import Message, parse_entity, parse_message
 from inboxbot.core.plan import Action, Facts, Plan
 from inboxbot.core.pushdown import PushDown, compile_pushdown
 from inboxbot.core.rules import OUTGOING, RuleSet, evaluate
@@ -228,7 +228,10 @@ class Executor:
 
     def plan_one(self, fetched: Fetched, now: datetime, headers_only: bool) -> Outcome:
         try:
-            message = parse_message(fetched.raw, headers_only=headers_only)
+            if fetched.entity is not None:  # fetched in pieces: no MIME text to parse again
+                message = parse_entity(fetched.entity, fetched.size)
+            else:
+                message = parse_message(fetched.raw, headers_only=headers_only)
         except Exception as error:  # hostile mail must never stop the loop
             return self._quarantine(fetched.uid, f"unreadable: {type(error).__name__}: {error}")
         if not message.headers:

@@ -15,11 +15,13 @@ import email.utils
 import html
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import Message as EmailMessage
 from email.parser import BytesParser
 from functools import cached_property
+
+from inboxbot.core.mime import Entity, email_tree
 
 # Only the first part of a text is worth classifying; a customer does not hide the point of a
 # complaint after 64 KiB, and reading more costs memory on hostile mail.
@@ -298,6 +300,20 @@ def parse_message(raw: bytes, *, headers_only: bool = False) -> Message:
     """Build a Message from raw RFC 5322 bytes. Never raises on malformed input it can read."""
     # headersonly: no MIME walk, no boundary regex per message, when the body is not needed.
     msg = BytesParser(policy=email.policy.compat32).parsebytes(raw, headersonly=headers_only)
+    return _from_email(msg, len(raw), headers_only=headers_only)
+
+
+def parse_entity(entity: Entity, size: int) -> Message:
+    """Build a Message from a mail fetched in pieces (see core.mime); `size` is the whole
+    mail's size on the server. The same Message as parsing entity.to_bytes(), without parsing
+    it: shapes the direct build does not cover are parsed from those bytes."""
+    tree = email_tree(entity)
+    if tree is None:
+        return replace(parse_message(entity.to_bytes()), size=size)
+    return _from_email(tree, size, headers_only=False)
+
+
+def _from_email(msg: EmailMessage, size: int, *, headers_only: bool) -> Message:
     items = msg.items()
     headers = tuple((name.lower(), _decode(value)) for name, value in items)
     index: dict[str, list[str]] = {}
@@ -324,7 +340,7 @@ def parse_message(raw: bytes, *, headers_only: bool = False) -> Message:
         content_type=msg.get_content_type(),
         text=text,
         attachments=attachments,
-        size=len(raw),
+        size=size,
         content_language=first.get("content-language", "").split(",")[0].strip().lower(),
         part_types=() if headers_only else _part_types(msg),
         _index={name: tuple(values) for name, values in index.items()},

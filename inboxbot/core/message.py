@@ -206,11 +206,37 @@ def _msgids(value: str) -> tuple[str, ...]:
     return tuple(_MSGID_RE.findall(value))
 
 
+# A Content-Type whose only parameter is a plain charset token: what most text parts carry.
+_PLAIN_CHARSET_RE = re.compile(
+    r"""[^;"\\]*;\s*charset\s*=\s*("?)([A-Za-z0-9!#$%&'*+.^_`{|}~-]+)\1\s*""", re.IGNORECASE
+)
+
+
+def _charset(part: EmailMessage) -> str | None:
+    """part.get_content_charset(), reading the common one-parameter header without the
+    general parameter parser (a third of the time of walking a mail went to it)."""
+    value = str(part.get("content-type", ""))
+    if "charset" not in value.lower():
+        return None  # no parameter of any spelling can be the charset
+    plain = _PLAIN_CHARSET_RE.fullmatch(value)
+    if plain is not None:
+        return plain.group(2).lower()
+    return part.get_content_charset()
+
+
+def _filename(part: EmailMessage) -> str | None:
+    """part.get_filename(), without parsing the parameters of parts that name no file."""
+    disposition = str(part.get("content-disposition", "")).lower()
+    if "filename" not in disposition and "name" not in str(part.get("content-type", "")).lower():
+        return None
+    return part.get_filename()
+
+
 def _payload_text(part: EmailMessage, limit: int) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    charset = part.get_content_charset() or "utf-8"
+    charset = _charset(part) or "utf-8"
     from mailparser.utils import ported_string
 
     return str(ported_string(payload[:limit], encoding=charset, errors="replace"))
@@ -268,7 +294,7 @@ def _walk(msg: EmailMessage) -> tuple[str, tuple[Attachment, ...]]:
             continue
         ctype = part.get_content_type()
         disposition = (part.get("content-disposition") or "").lower()
-        filename = part.get_filename()
+        filename = _filename(part)
         if filename or disposition.startswith("attachment") or not ctype.startswith("text/"):
             raw = part.get_payload()
             size = len(raw) if isinstance(raw, str) else 0

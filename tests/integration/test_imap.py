@@ -117,6 +117,19 @@ def test_tls_verifies_the_certificate_against_ca_file(dovecot: Dovecot) -> None:
             assert box.select("INBOX").exists == 0
 
 
+def test_imaplib_trace_only_when_its_logger_wants_it(dovecot: Dovecot) -> None:
+    with open_box(dovecot) as quiet:
+        assert quiet._imap._imap.debug == 0  # no line formatted for a logger that drops it
+    trace = logging.getLogger("imapclient.imaplib")
+    level = trace.level
+    trace.setLevel(logging.DEBUG)
+    try:
+        with open_box(dovecot) as traced:
+            assert traced._imap._imap.debug == 5  # as imapclient sets it
+    finally:
+        trace.setLevel(level)
+
+
 def test_tls_refuses_an_unknown_certificate(dovecot: Dovecot) -> None:
     with pytest.raises(MailboxError, match="ca_file"):
         ImapMailbox(dovecot.host, dovecot.tls_port, "tls", dovecot.username, dovecot.password)

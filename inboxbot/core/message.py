@@ -154,6 +154,8 @@ class Message:
 
 def single_line(value: str) -> str:
     """Header values built from customer input must never carry CR or LF."""
+    if value.isprintable():  # none of the line breaks (nor tab): the common case, in C
+        return value.strip()
     return _CRLF_RE.sub(" ", value).strip()
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from email.message import Message as EmailMessage
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["Entity", "email_tree", "split_header"]
 
@@ -75,6 +75,26 @@ def split_header(block: bytes) -> list[tuple[str, str]] | None:
     return fields if text[pos:] in _HEADER_END else None
 
 
+class _Indexed(EmailMessage):
+    """A compat32 message for a tree built once and read many times: its header lookups go
+    through an index (a plain Message scans and lower-cases every header for every get, and the
+    walk over a mail asks for Content-Type and its kin a dozen times). Its fields are ASCII
+    (split_header), which compat32 hands out unchanged."""
+
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self._headers = fields
+        self._first: dict[str, str] = {}
+        for name, value in fields:
+            self._first.setdefault(name.lower(), value)
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        return self._first.get(name.lower(), failobj)
+
+    def items(self) -> list[tuple[str, str]]:
+        return list(self._headers)
+
+
 def email_tree(entity: Entity, enclosing: frozenset[bytes] = frozenset()) -> EmailMessage | None:
     """The compat32 message the feed parser builds from entity.to_bytes(), or None when this
     entity's shape is one it might build differently. `enclosing`: the boundaries of the
@@ -82,9 +102,7 @@ def email_tree(entity: Entity, enclosing: frozenset[bytes] = frozenset()) -> Ema
     fields = split_header(entity.header)
     if fields is None:
         return None
-    msg = EmailMessage()
-    for name, value in fields:
-        msg.set_raw(name, value)
+    msg = _Indexed(fields)
     maintype = msg.get_content_maintype()
     if entity.kind == "multipart":
         # The feed parser splits on the boundary it reads itself; a digest's parts default to

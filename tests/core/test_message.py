@@ -142,3 +142,10 @@ def test_charset_and_filename_shortcuts_agree_with_the_email_package(
         part.set_raw("Content-Disposition", disposition)
     assert _charset(part) == part.get_content_charset()
     assert _filename(part) == part.get_filename()
+
+
+@given(st.text(max_size=60))
+def test_single_line_shortcut_is_the_substitution(value: str) -> None:
+    from inboxbot.core.message import _CRLF_RE
+
+    assert single_line(value) == _CRLF_RE.sub(" ", value).strip()

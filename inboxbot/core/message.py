@@ -318,8 +318,10 @@ def _part_types(msg: EmailMessage) -> tuple[str, ...]:
         part = pending.pop()
         ctype = part.get_content_type()
         found.append(ctype)
+        if not part.is_multipart() or ctype == "message/rfc822":
+            continue  # get_payload() of a leaf checks all its text for 8-bit bytes: not needed
         payload = part.get_payload()
-        if part.is_multipart() and ctype != "message/rfc822" and isinstance(payload, list):
+        if isinstance(payload, list):
             pending.extend(p for p in payload if isinstance(p, EmailMessage))
     return tuple(found[1:])
 

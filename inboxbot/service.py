@@ -260,6 +260,7 @@ class Executor:
         self.folder_state: FolderState | None = None
         self.stopping: Callable[[], bool] = lambda: False  # set by run_pass
         self._last_triage: dict[int, Triage] = {}
+        self._promised: dict[tuple[datetime, str], datetime] = {}  # see _due
 
     # -- planning --------------------------------------------------------------------------
 
@@ -526,9 +527,18 @@ class Executor:
         """When the first answer is promised for this message's class (vip, urgent, default)."""
         if triage is None:
             return None
-        from inboxbot.composer import promised_time
+        from inboxbot.composer import promise_class, promised_time
 
-        return promised_time(self.engine.config, self.engine.calendar, triage, now)
+        # A batch's complaints share `now`, so three promises serve them all (each one walks
+        # the business calendar).
+        key = (now, promise_class(triage))
+        if key not in self._promised:
+            if any(when != now for when, _class in self._promised):
+                self._promised.clear()  # an earlier batch's
+            self._promised[key] = promised_time(
+                self.engine.config, self.engine.calendar, triage, now
+            )
+        return self._promised[key]
 
     def _record(self, outcomes: list[Outcome], now: datetime, replayed: set[int]) -> None:
         """Customer history (for `sender = new|repeat`) and the complaint log (for `stats`)."""

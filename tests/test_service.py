@@ -50,3 +50,33 @@ def test_is_open_is_worked_out_once_per_instant() -> None:
     assert [open_at.is_open(NOW), open_at.is_open(NOW), open_at.is_open(later),
             open_at.is_open(later)] == [True, True, False, False]
     assert calendar.calls == [NOW, later]
+
+
+def test_promises_are_worked_out_once_per_class_and_batch(tmp_path, monkeypatch) -> None:
+    from inboxbot.app import build_engine
+    from inboxbot.cli.setup import write_skeleton
+    from inboxbot.composer import promised_time
+    from inboxbot.config import load_config
+    from inboxbot.service import Executor
+
+    monkeypatch.setenv("INBOXBOT_IMAP_PASSWORD", "x")
+    monkeypatch.setenv("INBOXBOT_SMTP_PASSWORD", "x")
+    list(write_skeleton(tmp_path / "shop"))
+    engine = build_engine(load_config(tmp_path / "shop" / "config.toml"))
+    executor = Executor(engine, None, None, None, lambda: NOW)  # type: ignore[arg-type]
+    walks: list[datetime] = []
+    calendar = engine.calendar
+
+    class Counting:  # the real calendar, counting its walks
+        def add_business_time(self, t: datetime, d: object) -> datetime:
+            walks.append(t)
+            return calendar.add_business_time(t, d)  # type: ignore[arg-type]
+
+    engine.calendar = Counting()  # type: ignore[assignment]
+    _outcome_a, one = _outcome()
+    _outcome_b, two = _outcome()
+    later = NOW.replace(hour=11)
+    dues = [executor._due(one, NOW), executor._due(two, NOW), executor._due(one, later)]
+    assert dues == [promised_time(engine.config, calendar, one, t) for t in (NOW, NOW, later)]
+    assert walks == [NOW, later]  # the second complaint of the batch reused the first's
+    assert list(executor._promised) == [(later, "default")]  # earlier batches are dropped

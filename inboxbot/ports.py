@@ -8,6 +8,8 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Protocol
 
+from inboxbot.core.mime import Entity
+
 
 @dataclass(frozen=True, slots=True)
 class FolderState:
@@ -19,12 +21,20 @@ class FolderState:
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """One message as fetched: headers plus at most the first 64 KiB of its text parts."""
+    """One message as fetched: headers plus at most the first 64 KiB of its text parts.
+
+    Either `raw` holds the message (or only its header, when fetched headers-only), or the
+    mailbox fetched it in pieces (IMAP): then `entity` holds them and `raw` is empty."""
 
     uid: int
     raw: bytes
     flags: frozenset[str]  # system flags and keywords as the server spells them
     size: int  # RFC822.SIZE of the whole message on the server
+    entity: Entity | None = None
+
+    def message_bytes(self) -> bytes:
+        """The message as one MIME message (pieces put back together), e.g. for a log."""
+        return self.entity.to_bytes() if self.entity is not None else self.raw
 
 
 class Mailbox(Protocol):

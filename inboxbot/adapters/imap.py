@@ -24,7 +24,10 @@ from typing import Any, Literal, TypeVar
 
 from imapclient import IMAPClient  # type: ignore[import-untyped]
 from imapclient.exceptions import IMAPClientError, LoginError  # type: ignore[import-untyped]
+from imapclient.response_parser import parse_fetch_response  # type: ignore[import-untyped]
 
+from inboxbot.adapters.fetch_response import parse_fetch
+from inboxbot.core.mime import Entity
 from inboxbot.core.uidsets import sequence_set_of, uid_ranges
 from inboxbot.errors import MailboxError
 from inboxbot.ports import Fetched, FolderState
@@ -109,6 +112,11 @@ class ImapMailbox:
             ssl_context=context,
             timeout=self._timeout,
         )
+        # imapclient turns imaplib's protocol trace on (debug = 5) for its "imapclient.imaplib"
+        # logger: every line read is formatted, each literal repr()'d, for a logger that drops
+        # it unless enabled (a quarter of the CPU time of a backlog's FETCH went to that).
+        if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+            client._imap.debug = 0
         try:
             if self.security == "starttls":
                 client.starttls(context)
@@ -246,16 +254,19 @@ class ImapMailbox:
         items = ["FLAGS", "RFC822.SIZE", "BODY.PEEK[HEADER]"]
         if not headers_only:
             items.append("BODYSTRUCTURE")
-        first = self._imap.fetch(uids, items)
+        first = self._fetch_items(uids, items)
         present = [uid for uid in uids if uid in first]
         if headers_only:
             return [
-                _fetched(uid, first[uid], first[uid][b"BODY[HEADER]"] or b"") for uid in present
+                _fetched(uid, first[uid], raw=first[uid].get(b"BODY[HEADER]") or b"")
+                for uid in present
             ]
         plans = {uid: _plan(first[uid].get(b"BODYSTRUCTURE")) for uid in present}
         sections = self._fetch_sections(plans)
         return [
-            _fetched(uid, first[uid], _render(plans[uid], first[uid], sections.get(uid, {})))
+            _fetched(
+                uid, first[uid], entity=_assemble(plans[uid], first[uid], sections.get(uid, {}))
+            )
             for uid in present
         ]
 
@@ -263,9 +274,28 @@ class ImapMailbox:
         """Second round: every needed section, in as few FETCH commands as the batch allows."""
         data: dict[int, dict[bytes, Any]] = {}
         for group_uids, group_items in _group_fetches(plans):
-            for uid, values in self._imap.fetch(list(group_uids), group_items).items():
+            for uid, values in self._fetch_items(group_uids, group_items).items():
                 data.setdefault(uid, {}).update(values)
         return data
+
+    def _fetch_items(
+        self, uids: Sequence[int], items: Sequence[str]
+    ) -> dict[int, dict[bytes, Any]]:
+        """UID FETCH on imapclient's connection, the answer read by fetch_response.parse_fetch
+        (imapclient's own parser lexes it byte by byte: it cost more than the server's answer);
+        imapclient's parser still reads what parse_fetch does not understand."""
+        uid_set = ",".join(text for _chunk, text in _uid_sets(uids))
+        typ, data = self._imap._imap.uid("FETCH", uid_set, f"({' '.join(items)})")
+        if typ != "OK":
+            raise imaplib.IMAP4.error(f"FETCH failed: {_text(data[-1] or b'') if data else typ}")
+        try:
+            parsed = parse_fetch(data)
+        except ValueError as error:
+            log.debug("FETCH response left to imapclient's parser: %s", error)
+            parsed = parse_fetch_response(data, True, True)
+        # Unsolicited FETCH responses (another client's flag change) may name other messages.
+        wanted = set(uids)
+        return {uid: values for uid, values in parsed.items() if uid in wanted}
 
     def fetch_fields(self, uids: Sequence[int], fields: Sequence[str]) -> dict[int, bytes]:
         """uid -> just these header fields (HEADER.FIELDS), for confirming search hits."""
@@ -278,7 +308,7 @@ class ImapMailbox:
         item = f"BODY.PEEK[HEADER.FIELDS ({' '.join(fields).upper()})]"
         with self._translate("fetch", self._selected):
             for chunk in _chunks(uids):
-                for uid, data in self._imap.fetch(chunk, [item]).items():
+                for uid, data in self._fetch_items(chunk, [item]).items():
                     # The server echoes the item its own way (spacing, case): take it by prefix.
                     value = next((v for k, v in data.items()
                                   if k.startswith(b"BODY[HEADER.FIELDS")), b"")
@@ -555,17 +585,20 @@ def _group_fetches(plans: dict[int, _Part]) -> list[tuple[tuple[int, ...], list[
     return list(item_groups.items())
 
 
-def _fetched(uid: int, first: dict[bytes, Any], raw: bytes) -> Fetched:
+def _fetched(
+    uid: int, first: dict[bytes, Any], *, raw: bytes = b"", entity: Entity | None = None
+) -> Fetched:
     flags = frozenset(_text(flag) for flag in first.get(b"FLAGS", ()))
-    return Fetched(uid=uid, raw=raw, flags=flags, size=int(first.get(b"RFC822.SIZE", 0)))
+    size = int(first.get(b"RFC822.SIZE", 0))
+    return Fetched(uid=uid, raw=raw, flags=flags, size=size, entity=entity)
 
 
 # -- MIME structure: what to fetch and how to put it back together ---------------------------
 #
-# A message is rebuilt from its original header, the original MIME headers of every part, the
-# first 64 KiB of each text part and empty bodies for everything else, with the original
-# boundaries. core.message.parse_message therefore sees the same tree, text and attachment
-# names as in the full message; only attachment bodies (and sizes) are missing.
+# A message comes back as a core.mime.Entity tree: the original header, the original MIME
+# headers of every part, the first 64 KiB of each text part and no content for anything else,
+# with the original boundaries. core.message.parse_entity therefore sees the same tree, text and
+# attachment names as in the full message; only attachment bodies (and sizes) are missing.
 
 
 @dataclass(frozen=True, slots=True)
@@ -656,30 +689,27 @@ def _response_key(spec: str, partial: bool) -> bytes:
     return f"BODY[{spec}]{'<0>' if partial else ''}".encode()
 
 
-def _render(part: _Part, first: dict[bytes, Any], data: dict[bytes, Any]) -> bytes:
+def _assemble(part: _Part, first: dict[bytes, Any], data: dict[bytes, Any]) -> Entity:
     headers = first.get(b"BODY[HEADER]") if part.header_spec == "HEADER" else None
     if headers is None:
         headers = data.get(_response_key(part.header_spec, False))
-    return _render_entity(part, bytes(headers or b"\r\n"), first, data)
+    return _assemble_entity(part, bytes(headers or b"\r\n"), first, data)
 
 
-def _render_entity(
+def _assemble_entity(
     part: _Part, headers: bytes, first: dict[bytes, Any], data: dict[bytes, Any]
-) -> bytes:
+) -> Entity:
     if part.kind == "text":
         body = bytes(data.get(_response_key(part.body_spec, True)) or b"")
         if part.encoding == "base64" and len(body) >= TEXT_LIMIT:
             body = body[: body.rfind(b"\n") + 1]  # whole lines only: half a quantum won't decode
-        return headers + body
+        return Entity("text", headers, body)
     if part.kind == "message":
-        return headers + _render(part.children[0], first, data)
+        return Entity("message", headers, parts=(_assemble(part.children[0], first, data),))
     if part.kind == "multipart":
-        delimiter = b"--" + part.boundary
-        body = b"".join(
-            delimiter + b"\r\n" + _render(child, first, data) + b"\r\n" for child in part.children
-        )
-        return headers + body + delimiter + b"--\r\n"
-    return _stub_headers(headers, part.size)
+        children = tuple(_assemble(child, first, data) for child in part.children)
+        return Entity("multipart", headers, parts=children, boundary=part.boundary)
+    return Entity("omitted", _stub_headers(headers, part.size))
 
 
 def _stub_headers(headers: bytes, size: int) -> bytes:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import email.message
 from email.message import EmailMessage
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inboxbot.core.message import TEXT_LIMIT, html_to_text, parse_message, single_line
+from inboxbot.core.message import (
+    TEXT_LIMIT,
+    _charset,
+    _filename,
+    html_to_text,
+    parse_message,
+    single_line,
+)
 
 
 def _mail(**headers: str) -> EmailMessage:
@@ -113,3 +121,31 @@ def test_header_values_never_carry_line_breaks() -> None:
 def test_never_raises_on_arbitrary_bytes(raw: bytes) -> None:
     message = parse_message(raw)
     assert isinstance(message.subject, str) and "\n" not in message.subject
+
+
+PARAMS = ['; charset="utf-8"', "; charset=ISO-8859-1", "; CHARSET = koi8-r ", '; charset="a b"',
+          "; charset=utf-8; format=flowed", "; charset*=utf-8''latin1", '; charset="x\\"y"',
+          "; charset=\u00e4", '; name="a.pdf"', "; NAME=x", "; name*=utf-8''%C3%A4.txt",
+          ";charset=", "; charset", '; charset="utf-8', "; x-charset=1", ";\r\n\tcharset=us-ascii"]
+DISPOSITIONS = ["", "attachment", 'attachment; filename="r.pdf"', "inline; FILENAME=a",
+                "inline; filename*=utf-8''%C3%A4", "inline; name=b"]
+
+
+@given(st.lists(st.sampled_from(PARAMS), max_size=3), st.sampled_from(DISPOSITIONS),
+       st.sampled_from(["text/plain", "TEXT/html", "text", ""]))
+def test_charset_and_filename_shortcuts_agree_with_the_email_package(
+    params: list[str], disposition: str, ctype: str
+) -> None:
+    part = email.message.Message()
+    part.set_raw("Content-Type", ctype + "".join(params))
+    if disposition:
+        part.set_raw("Content-Disposition", disposition)
+    assert _charset(part) == part.get_content_charset()
+    assert _filename(part) == part.get_filename()
+
+
+@given(st.text(max_size=60))
+def test_single_line_shortcut_is_the_substitution(value: str) -> None:
+    from inboxbot.core.message import _CRLF_RE
+
+    assert single_line(value) == _CRLF_RE.sub(" ", value).strip()

@@ -543,3 +543,28 @@ def test_connect_with_backoff_gives_up(dovecot: Dovecot) -> None:
             max_delay=0.01,
             log=logging.getLogger("test"),
         )
+
+
+def test_a_split_search_finds_what_one_search_finds(box: ImapMailbox, dovecot: Dovecot) -> None:
+    dovecot.append_many("INBOX", [plain(n) for n in range(40)])
+    box.select("INBOX")
+    criteria = ["OR", "SUBJECT", "Order 1", "SUBJECT", "Order 3"]
+    whole = box.search(["UID", "1:40", *criteria])
+    assert whole and box.search_split(1, 40, criteria) == whole
+    assert box.search_split(5, 40, criteria) == [uid for uid in whole if uid >= 5]
+
+
+def test_a_split_search_without_its_second_connection_searches_on_one(
+    box: ImapMailbox, dovecot: Dovecot, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refused() -> None:
+        raise ConnectionRefusedError("no second connection")
+
+    dovecot.append_many("INBOX", [plain(n) for n in range(40)])
+    box.select("INBOX")
+    criteria = ["SUBJECT", "Order 2"]
+    whole = box.search(["UID", "1:40", *criteria])
+    box._open_another = refused  # type: ignore[method-assign]
+    with caplog.at_level(logging.DEBUG, logger="inboxbot.adapters.imap"):
+        assert box.search_split(1, 40, criteria) == whole
+    assert "second connection failed" in caplog.text

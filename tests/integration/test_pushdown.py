@@ -226,3 +226,27 @@ def test_one_pass_finds_the_candidates_and_the_rules_ask_only_about_them(
         assert scopes == {union[1]}, "a set too long to send: the whole range"
     found = _where(header_shop)
     assert all(found[mid][0] == folder for mid, folder in expected.items())
+
+
+def test_the_candidate_search_is_split_over_two_connections(header_shop, monkeypatch) -> None:
+    import inboxbot.pushdown as pushdown
+    from inboxbot.adapters.imap import ImapMailbox
+
+    monkeypatch.setattr(pushdown, "SPLIT_MIN", 10)
+    splits: list[tuple[int, int]] = []
+    real_split = ImapMailbox.search_split
+
+    def recording(self, first, last, criteria):
+        splits.append((first, last))
+        return real_split(self, first, last, criteria)
+
+    monkeypatch.setattr(ImapMailbox, "search_split", recording)
+    mails, expected, flagged = _backlog()
+    header_shop.dovecot.append_many("INBOX", mails)
+    serve(header_shop.config(), once=True)
+
+    assert splits == [(1, len(mails))]
+    found = _where(header_shop)
+    for mid, folder in expected.items():
+        assert found[mid][0] == folder, (mid, found[mid], folder)
+        assert ("\\Flagged" in found[mid][1]) == (mid in flagged), (mid, found[mid])

@@ -502,7 +502,7 @@ class Executor:
             verdict = triage.verdict if triage else None
             categories = tuple(verdict.categories) if verdict is not None else ()
             address = message.sender.addr
-            self.store.record_message(address, now, message.message_id, facts.complaint, categories)
+            self.store.record_message(address, now, facts.complaint, categories)
             if facts.complaint:
                 self.store.log_complaint(
                     {

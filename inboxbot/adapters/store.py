@@ -8,9 +8,14 @@ outbox and reminders. Three properties matter more than features:
 - One process per state file: an exclusive, non-blocking flock on ``<state>.lock``.
 - Speed: TinyDB's Table rebuilds its whole table on every insert (10,000 inserts take tens of
   seconds), so the store keeps TinyDB's file format and storage/middleware layers but works on
-  the raw table dicts with its own indexes. Writes stay in memory until ``flush()``, which costs
+  the raw tables with its own indexes. Writes stay in memory until ``flush()``, which costs
   nothing when nothing changed; callers flush where durability matters (e.g. an outbox intent
   before sending).
+- Memory: a backlog leaves a record per message, so each document is held as its compact JSON
+  text (adapters.doctext), ~0.7 KB per message of a complaint-heavy backlog against ~2.2 KB as
+  dicts, and the indexes keep only what the queries ask (ids, addresses, open reminders).
+  Schema 2 keeps one history document per customer, an entry ``[at, complaint]`` per message;
+  a schema-1 file (a document per message) is migrated when opened.
 
 Every time is an aware datetime in the API and a fixed-width UTC ISO string in the file. In
 records the caller supplies (outbox entries, complaints, reminders) datetime values are stored as
@@ -505,20 +510,32 @@ class StateStore:
         # the next snapshot (ids found in the journal's documents keep them unique meanwhile).
         self._mw.texts()["meta"]["1"] = doctext.dump(self._meta)
 
-    def _build_indexes(self) -> None:
-        self._folder_ids = {doc["folder"]: key for key, doc in self._watermarks.items()}
+    def _build_indexes(self, tables: Collection[str] = _TABLES) -> None:
+        """The in-memory indexes of ``tables`` (all on load; after pruning, those it changed)."""
+        if "watermarks" in tables:
+            self._folder_ids = {doc["folder"]: key for key, doc in self._watermarks.items()}
+        if "outbox" in tables:
+            self._index_outbox()
+        if "complaints" in tables:
+            self._complaint_ids = {
+                doc["message_id"]: key
+                for key, doc in self._complaints.items()
+                if doc.get("message_id")
+            }
+        if "replies" in tables:
+            self._index_replies()
+        if "history" in tables:
+            self._history_ids = {doc["address"]: key for key, doc in self._history.items()}
+        if "reminders" in tables:
+            self._index_reminders()
+
+    def _index_outbox(self) -> None:
         self._outbox_ids: dict[str, str] = {}
         self._outbox_open: dict[str, None] = {}
         for key, doc in self._outbox.items():
             self._outbox_ids[doc["key"]] = key
             if doc.get("state") not in OUTBOX_FINISHED:
                 self._outbox_open[key] = None
-        self._complaint_ids = {
-            doc["message_id"]: key for key, doc in self._complaints.items() if doc.get("message_id")
-        }
-        self._index_replies()
-        self._history_ids = {doc["address"]: key for key, doc in self._history.items()}
-        self._index_reminders()
 
     def _index_replies(self) -> None:
         self._last_reply: dict[str, str] = {}
@@ -859,8 +876,7 @@ class StateStore:
                 lambda d: _older(d, "at", complaints_cutoff)
             ),
         }
-        if any(removed.values()):
-            self._build_indexes()
+        self._build_indexes({table for table, count in removed.items() if count})
         return removed
 
 

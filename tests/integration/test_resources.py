@@ -104,6 +104,7 @@ def _daemon(shop: Any, log: Any) -> subprocess.Popen[bytes]:
     )
 
 
+@pytest.mark.timeout(4000)  # 50,000 messages take 15-50 min here; the loop below stops at 1 h
 def test_memory_stays_bounded_on_a_large_backlog_with_attachments(shop) -> None:
     shop.write(max_per_hour=COUNT + 10)  # every customer answered: SMTP is part of the load
     seeded = time.monotonic()

@@ -645,7 +645,10 @@ class ReminderRunner:
             return False
         try:
             if not mailbox_mode:
-                self.mailbox.append(self.config.folders.sent, bytes(mail), ["\\Seen"], when=now)
+                # $InboxbotSeen: not a staff answer for answers.sync_answers to read.
+                self.mailbox.append(
+                    self.config.folders.sent, bytes(mail), ["\\Seen", SEEN], when=now
+                )
         finally:
             # Sent even when the copy to Sent failed: it went out, and must not go out again.
             _save(self.store, replace(reminder, state="sent", sent_at=now))

@@ -431,7 +431,9 @@ class Executor:
         finally:
             self.store.flush()
         if action.type != "forward":
-            self.mailbox.append(self.engine.config.folders.sent, bytes(message), ["\\Seen"])
+            # $InboxbotSeen: the Sent scan for staff answers (answers.sync_answers) passes over
+            # our own copies; without it a restart after a backlog read every reply's header.
+            self.mailbox.append(self.engine.config.folders.sent, bytes(message), ["\\Seen", SEEN])
         return True
 
     def _resume_marks(self, outcome: Outcome) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -96,13 +96,14 @@ def _thread_ids(message: Message) -> tuple[str, ...]:
     return tuple(dict.fromkeys(i for i in ids if i))
 
 
-def _stored(store: Any) -> list[Reminder]:
-    return [Reminder.from_record(doc) for doc in store.reminders()]
+def _stored(store: Any) -> Iterator[Reminder]:
+    """Every stored reminder, one at a time (a backlog leaves tens of thousands)."""
+    return (Reminder.from_record(doc) for doc in store.iter_reminders())
 
 
-def open_reminders(store: Any) -> list[Reminder]:
-    """The reminders not yet finished, from the store's open-reminder index."""
-    return [Reminder.from_record(doc) for doc in store.open_reminders()]
+def open_reminders(store: Any) -> Iterator[Reminder]:
+    """The reminders not yet finished, one at a time, from the store's open-reminder index."""
+    return (Reminder.from_record(doc) for doc in store.iter_reminders(open_only=True))
 
 
 def _save(store: Any, reminder: Reminder) -> Reminder:
@@ -272,7 +273,7 @@ class ReminderRunner:
         """How long the daemon may idle: until the next reminder falls due, at most a slice."""
         now = self.clock()
         # A reminder waiting out a failed send counts from its retry time, not its due time.
-        pending = [replace(r, due=self._gate(r)) for r in open_reminders(self.store)]
+        pending = (replace(r, due=self._gate(r)) for r in open_reminders(self.store))
         seconds = seconds_until_next(pending, now)
         if seconds is None:
             return idle_slice

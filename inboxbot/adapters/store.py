@@ -762,10 +762,14 @@ class StateStore:
 
     def complaints(self, since: datetime | None = None) -> list[Doc]:
         """Logged complaints at or after ``since`` (all when None), oldest first."""
+        return sorted(self.iter_complaints(since), key=lambda doc: str(doc.get("at", "")))
+
+    def iter_complaints(self, since: datetime | None = None) -> Iterator[Doc]:
+        """Logged complaints at or after ``since``, in no particular order, one at a time."""
         start = "" if since is None else _iso(since)
-        docs = [doc for _key, doc in self._complaints.items() if str(doc.get("at", "")) >= start]
-        docs.sort(key=lambda doc: str(doc.get("at", "")))
-        return [_decode(doc) for doc in docs]
+        for _key, doc in self._complaints.items():
+            if str(doc.get("at", "")) >= start:
+                yield _decode(doc)
 
     def complaint(self, message_id: str) -> Doc | None:
         """The complaint logged for ``message_id``, or None."""
@@ -802,6 +806,15 @@ class StateStore:
             if state is None or doc.get("state") == state
         ]
         return _ordered(chosen)
+
+    def iter_reminders(self, *, open_only: bool = False) -> Iterator[Doc]:
+        """Every reminder (with "id"), or the open ones, in no particular order, one decoded
+        at a time: a backlog leaves tens of thousands, too many to hold as a list of dicts."""
+        keys = list(self._open_kinds) if open_only else list(self._reminders.docs)
+        for key in keys:  # a copy: callers may update reminders while iterating
+            doc = self._reminders.get(key)
+            if doc is not None:
+                yield {**_decode(doc), "id": int(key)}
 
     def open_reminders(
         self, customer: str | None = None, kinds: Collection[str] | None = None

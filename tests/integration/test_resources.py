@@ -24,6 +24,11 @@ pytestmark = pytest.mark.slow
 
 COUNT = int(os.environ.get("INBOXBOT_RESOURCES_N", "3000"))
 RSS_LIMIT_MB = 150
+# What one message may add to the daemon's memory, MB per 1,000 (first to last quarter of the
+# backlog): ~2 while each message brings a new customer (history, reply, outbox), ~0.7 after;
+# 7.6 when every state record was a dict (RELIABILITY.md, bug 10). A backlog of 50,000 has to
+# fit in RSS_LIMIT_MB, so the slope is checked at the default size too.
+GROWTH_LIMIT_MB = 4.0
 SEEN = "$InboxbotSeen"
 
 _ATTACHMENT = base64.encodebytes(os.urandom(2 * 1024 * 1024))  # one 2 MB file, 2.7 MB encoded
@@ -164,10 +169,14 @@ def test_memory_stays_bounded_on_a_large_backlog_with_attachments(shop) -> None:
         f"peak RSS {peak} MB, restart to first reply {to_idle:.2f}s, "
         f"--once on the processed folder {once.returncode=}, state {size:.1f} MB ({state.name})"
     )
-    print("RSS while triaging (done, MB):", _quartiles(samples))
+    quarters = _quartiles(samples)
+    (first_done, first_rss), (last_done, last_rss) = quarters[0], quarters[-1]
+    growth = (last_rss - first_rss) * 1000 / max(1, last_done - first_done)
+    print("RSS while triaging (done, MB):", quarters, f"growth {growth:.1f} MB per 1,000")
     assert once.returncode == 0
     assert bare.returncode == 0
     assert peak < RSS_LIMIT_MB, f"peak RSS {peak} MB"
+    assert growth < GROWTH_LIMIT_MB, f"{growth:.1f} MB more per 1,000 messages: {quarters}"
     assert to_idle < 5.0, f"{to_idle:.2f}s from start to the first reply on a processed folder"
 
 

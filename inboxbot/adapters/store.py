@@ -53,6 +53,7 @@ OUTBOX_STATES = ("intent", "sent", "marked", "done", "failed")
 OUTBOX_FINISHED = frozenset({"done", "failed"})
 REMINDER_FINISHED = frozenset({"done", "sent", "cancelled", "canceled", "failed", "expired"})
 OUTBOX_KEEP = timedelta(days=7)
+_OUTBOX_FINISHED_FIELDS = ("key", "uid", "type", "state", "created")
 COMPLAINTS_KEEP = timedelta(days=366)
 TIME_KEYS = frozenset({"at", "due", "created", "updated"})
 
@@ -498,7 +499,7 @@ class StateStore:
             self._complaints = tables["complaints"]
             self._reminders = tables["reminders"]
             if version < 2:
-                _migrate_history(self._history)
+                _migrate_history(self._history, self._replies)
                 self._meta["version"] = SCHEMA_VERSION
             self._build_indexes()
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -522,10 +523,8 @@ class StateStore:
                 for key, doc in self._complaints.items()
                 if doc.get("message_id")
             }
-        if "replies" in tables:
-            self._index_replies()
         if "history" in tables:
-            self._history_ids = {doc["address"]: key for key, doc in self._history.items()}
+            self._index_customers()
         if "reminders" in tables:
             self._index_reminders()
 
@@ -537,14 +536,14 @@ class StateStore:
             if doc.get("state") not in OUTBOX_FINISHED:
                 self._outbox_open[key] = None
 
-    def _index_replies(self) -> None:
-        self._last_reply: dict[str, str] = {}
+    def _index_customers(self) -> None:
+        """Customer documents by address, and the time of every auto-reply (for max_per_hour):
+        a float each; when a customer was last answered is read from their document."""
+        self._history_ids: dict[str, str] = {}
         times: list[float] = []
-        for _key, doc in self._replies.items():
-            address, at = doc["address"], doc["at"]
-            if at > self._last_reply.get(address, ""):
-                self._last_reply[address] = at
-            times.append(_from_iso(at).timestamp())
+        for key, doc in self._history.items():
+            self._history_ids[sys.intern(doc["address"])] = key
+            times.extend(_from_iso(at).timestamp() for at in doc.get("replied", ()))
         times.sort()
         self._reply_times = times
 
@@ -678,6 +677,10 @@ class StateStore:
             raise KeyError(f"no outbox entry {key!r}")
         if doc.get("state") != state:
             doc["state"] = state
+            if state in OUTBOX_FINISHED:
+                # Finished, an entry only answers "was this sent?" (a replayed batch) until it
+                # is pruned by "created": recipients and the reply's Message-ID are in Sent.
+                doc = {k: doc[k] for k in _OUTBOX_FINISHED_FIELDS if k in doc}
             self._outbox.put(doc_id, doc)
         if state in OUTBOX_FINISHED:
             self._outbox_open.pop(doc_id, None)
@@ -690,10 +693,8 @@ class StateStore:
     # -- reply limiter -----------------------------------------------------------------------
 
     def record_reply(self, address: str, when: datetime) -> None:
-        address, at = _norm(address), _iso(when)
-        self._replies.insert({"address": address, "at": at})
-        if at > self._last_reply.get(address, ""):
-            self._last_reply[address] = at
+        """An auto-reply to ``address``: its time goes in that customer's document (schema 2)."""
+        self._customer_append(address, "replied", _iso(when))
         stamp = when.timestamp()
         if not self._reply_times or stamp >= self._reply_times[-1]:
             self._reply_times.append(stamp)  # the usual case: replies arrive in time order
@@ -701,8 +702,8 @@ class StateStore:
             bisect.insort(self._reply_times, stamp)
 
     def last_reply(self, address: str) -> datetime | None:
-        at = self._last_reply.get(_norm(address))
-        return None if at is None else _from_iso(at)
+        replied = self._customer(address).get("replied")
+        return _from_iso(max(replied)) if replied else None
 
     def replies_since(self, when: datetime) -> int:
         """Auto-replies sent at or after ``when`` (for ``max_per_hour``)."""
@@ -717,22 +718,29 @@ class StateStore:
         it has any) in that customer's history document (schema 2). The complaint log keeps
         the complaint's Message-ID and details; history only answers "new or repeat, how many
         complaints lately", so a message costs ~40 bytes here, not a document of its own."""
-        address = _norm(address)
         entry: list[Any] = [_iso(when), bool(complaint)]
         if categories:
             entry.append(list(categories))  # omitted when empty: most mail has none
+        self._customer_append(address, "seen", entry)
+
+    def _customer(self, address: str) -> Doc:
+        """The customer's document: {"address", "seen": [...], "replied": [at, ...]}."""
+        key = self._history_ids.get(_norm(address))
+        doc = None if key is None else self._history.get(key)
+        return doc or {}
+
+    def _customer_append(self, address: str, field: str, item: Any) -> None:
+        address = sys.intern(_norm(address))  # one string for the index and the caller's
         key = self._history_ids.get(address)
         doc = None if key is None else self._history.get(key)
         if key is None or doc is None:
-            self._history_ids[address] = self._history.insert({"address": address, "seen": [entry]})
+            self._history_ids[address] = self._history.insert({"address": address, field: [item]})
             return
-        doc["seen"].append(entry)
+        doc.setdefault(field, []).append(item)
         self._history.put(key, doc)
 
     def _seen(self, address: str) -> list[list[Any]]:
-        key = self._history_ids.get(_norm(address))
-        doc = None if key is None else self._history.get(key)
-        return [] if doc is None else list(doc["seen"])
+        return list(self._customer(address).get("seen", ()))
 
     def history(self, address: str) -> list[Doc]:
         """Messages from ``address`` still in the state, oldest first."""
@@ -747,7 +755,8 @@ class StateStore:
         return sum(1 for entry in self._seen(address) if entry[1] and entry[0] >= start)
 
     def is_known(self, address: str) -> bool:
-        return _norm(address) in self._history_ids
+        # Replied to is not known: a Reply-To address has a document without "seen".
+        return bool(self._seen(address))
 
     # -- complaint log -----------------------------------------------------------------------
 
@@ -874,8 +883,7 @@ class StateStore:
         outbox_cutoff = _iso(now - min(keep, keep_outbox))
         complaints_cutoff = _iso(now - max(keep, keep_complaints))
         removed = {
-            "replies": self._replies.remove_where(lambda d: d["at"] < cutoff),
-            "history": _prune_history(self._history, cutoff),
+            **_prune_customers(self._history, cutoff),
             "outbox": self._outbox.remove_where(
                 lambda d: d.get("state") in OUTBOX_FINISHED and _older(d, "created", outbox_cutoff)
             ),
@@ -889,7 +897,10 @@ class StateStore:
                 lambda d: _older(d, "at", complaints_cutoff)
             ),
         }
-        self._build_indexes({table for table, count in removed.items() if count})
+        changed = {table for table, count in removed.items() if count}
+        if "replies" in changed:
+            changed.add("history")  # reply times live in the customer documents
+        self._build_indexes(changed)
         return removed
 
 
@@ -906,35 +917,49 @@ def _ordered(items: list[tuple[str, Doc]]) -> list[Doc]:
     return [{**_decode(doc), "id": int(key)} for key, doc in items]
 
 
-def _migrate_history(history: _Table) -> None:
-    """Schema 1 kept one history document per message ({"address", "at", "message_id",
-    "complaint", "categories"}); schema 2 keeps one per customer ({"address", "seen": [[at,
-    complaint, categories?], ...]}). The next flush rewrites the file."""
-    by_address: dict[str, list[list[Any]]] = {}
+def _migrate_history(history: _Table, replies: _Table) -> None:
+    """Schema 1 kept a history document per message ({"address", "at", "message_id",
+    "complaint", "categories"}) and a "replies" document per auto-reply ({"address", "at"});
+    schema 2 keeps one document per customer in "history": {"address", "seen": [[at,
+    complaint, categories?], ...], "replied": [at, ...]}. The next flush rewrites the file."""
+    customers: dict[str, Doc] = {}
     for _key, doc in sorted(history.items(), key=lambda item: int(item[0])):
         entry: list[Any] = [doc["at"], bool(doc.get("complaint"))]
         if doc.get("categories"):
             entry.append(list(doc["categories"]))
-        by_address.setdefault(_norm(doc["address"]), []).append(entry)
+        address = _norm(doc["address"])
+        customers.setdefault(address, {"address": address}).setdefault("seen", []).append(entry)
+    for _key, doc in sorted(replies.items(), key=lambda item: int(item[0])):
+        address = _norm(doc["address"])
+        customer = customers.setdefault(address, {"address": address})
+        customer.setdefault("replied", []).append(doc["at"])
     history.delete(list(history.docs))
-    for address, seen in by_address.items():
-        history.insert({"address": address, "seen": seen})
+    replies.delete(list(replies.docs))
+    for customer in customers.values():
+        history.insert(customer)
 
 
-def _prune_history(history: _Table, cutoff: str) -> int:
-    """Drop history entries older than ``cutoff``, and customers left with none."""
-    removed, emptied = 0, []
+def _prune_customers(history: _Table, cutoff: str) -> dict[str, int]:
+    """Drop history entries and reply times older than ``cutoff``, and customers left with
+    neither; returns the counts removed as {"history": n, "replies": n}."""
+    removed = {"history": 0, "replies": 0}
+    emptied = []
     for key, doc in list(history.items()):
-        kept = [entry for entry in doc["seen"] if entry[0] >= cutoff]
-        if len(kept) == len(doc["seen"]):
+        seen = [entry for entry in doc.get("seen", ()) if entry[0] >= cutoff]
+        replied = [at for at in doc.get("replied", ()) if at >= cutoff]
+        gone_seen = len(doc.get("seen", ())) - len(seen)
+        gone_replied = len(doc.get("replied", ())) - len(replied)
+        if not gone_seen and not gone_replied:
             continue
-        removed += len(doc["seen"]) - len(kept)
-        if kept:
-            history.put(key, {**doc, "seen": kept})
+        removed["history"] += gone_seen
+        removed["replies"] += gone_replied
+        if seen or replied:
+            kept = {"address": doc["address"], "seen": seen, "replied": replied}
+            history.put(key, {k: v for k, v in kept.items() if v})
         else:
             emptied.append(key)
     history.delete(emptied)
-    if removed:
+    if any(removed.values()):
         history._journal.snapshot_due = True  # a bulk change: rewrite the file
     return removed
 

@@ -54,15 +54,16 @@ def sync_answered_flags(
     service runs, the next pass after the answer). Costs nothing while every recent complaint
     is answered; otherwise one SEARCH per folder, and each answered message's Message-ID is
     fetched once per process (`checked` remembers them). Returns how many became answered."""
-    unanswered = [
-        c
-        for c in store.complaints(since=now - ANSWERED_LOOKBACK)
+    # Message-ID -> time of each: a backlog logs tens of thousands, too many to hold as dicts.
+    unanswered = {
+        str(c["message_id"]): c["at"]
+        for c in store.iter_complaints(since=now - ANSWERED_LOOKBACK)
         if c.get("message_id") and not c.get("answered_at")
-    ]
+    }
     if not unanswered:
         return 0
-    open_ids = {str(c["message_id"]) for c in unanswered}
-    since = (min(c["at"] for c in unanswered) - timedelta(days=1)).date()  # INTERNALDATE
+    open_ids = set(unanswered)
+    since = (min(unanswered.values()) - timedelta(days=1)).date()  # INTERNALDATE
     answered = 0
     for folder in folders:
         state = mailbox.select(folder)

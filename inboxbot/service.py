@@ -472,7 +472,9 @@ class Executor:
         finally:
             self.store.flush()
         if action.type != "forward":
-            self.mailbox.append(self.engine.config.folders.sent, bytes(message), ["\\Seen"])
+            # $InboxbotSeen: the Sent scan for staff answers (answers.sync_answers) passes over
+            # our own copies; without it a restart after a backlog read every reply's header.
+            self.mailbox.append(self.engine.config.folders.sent, bytes(message), ["\\Seen", SEEN])
         return True
 
     def _resume_marks(self, outcome: Outcome) -> None:
@@ -552,7 +554,7 @@ class Executor:
             verdict = triage.verdict if triage else None
             categories = tuple(verdict.categories) if verdict is not None else ()
             address = message.sender.addr
-            self.store.record_message(address, now, message.message_id, known.complaint, categories)
+            self.store.record_message(address, now, known.complaint, categories)
             facts = outcome.facts if known.complaint else None
             if facts is not None:
                 self.store.log_complaint(

@@ -8,9 +8,14 @@ outbox and reminders. Three properties matter more than features:
 - One process per state file: an exclusive, non-blocking flock on ``<state>.lock``.
 - Speed: TinyDB's Table rebuilds its whole table on every insert (10,000 inserts take tens of
   seconds), so the store keeps TinyDB's file format and storage/middleware layers but works on
-  the raw table dicts with its own indexes. Writes stay in memory until ``flush()``, which costs
+  the raw tables with its own indexes. Writes stay in memory until ``flush()``, which costs
   nothing when nothing changed; callers flush where durability matters (e.g. an outbox intent
   before sending).
+- Memory: a backlog leaves a record per message, so each document is held as its compact JSON
+  text (adapters.doctext), ~0.7 KB per message of a complaint-heavy backlog against ~2.2 KB as
+  dicts, and the indexes keep only what the queries ask (ids, addresses, open reminders).
+  Schema 2 keeps one history document per customer, an entry ``[at, complaint]`` per message;
+  a schema-1 file (a document per message) is migrated when opened.
 
 Every time is an aware datetime in the API and a fixed-width UTC ISO string in the file. In
 records the caller supplies (outbox entries, complaints, reminders) datetime values are stored as
@@ -28,8 +33,9 @@ import errno
 import fcntl
 import json
 import os
+import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,15 +43,17 @@ from typing import Any
 from tinydb import Storage, TinyDB
 from tinydb.middlewares import Middleware
 
+from inboxbot.adapters import doctext
 from inboxbot.errors import StoreError
 
 Doc = dict[str, Any]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: one history document per customer (was: per message)
 OUTBOX_STATES = ("intent", "sent", "marked", "done", "failed")
 OUTBOX_FINISHED = frozenset({"done", "failed"})
 REMINDER_FINISHED = frozenset({"done", "sent", "cancelled", "canceled", "failed", "expired"})
 OUTBOX_KEEP = timedelta(days=7)
+_OUTBOX_FINISHED_FIELDS = ("key", "uid", "type", "state", "created")
 COMPLAINTS_KEEP = timedelta(days=366)
 TIME_KEYS = frozenset({"at", "due", "created", "updated"})
 
@@ -125,14 +133,23 @@ def _norm(address: str) -> str:
 
 
 class AtomicJSONStorage(Storage):
-    """TinyDB storage writing through a temp file, fsync and rename; mode 0600."""
+    """TinyDB storage writing through a temp file, fsync and rename; mode 0600.
+
+    ``read``/``write`` are TinyDB's Storage API (dicts); the store itself uses ``read_texts``
+    and ``write_texts``, which keep each document as its JSON text (see adapters.doctext)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
     def read(self) -> dict[str, dict[str, Any]] | None:
+        texts = self.read_texts()
+        if texts is None:
+            return None
+        return {name: {k: doctext.load(v) for k, v in docs.items()} for name, docs in texts.items()}
+
+    def read_texts(self) -> doctext.Tables | None:
         try:
-            text = self.path.read_bytes()
+            raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -140,31 +157,29 @@ class AtomicJSONStorage(Storage):
                 f"state file {self.path} cannot be read ({exc.strerror}); check its owner and "
                 "permissions or set another [paths].state"
             ) from exc
-        if not text.strip():
+        if not raw.strip():
             return None  # an empty (e.g. touched) file is a new state, not a broken one
         try:
-            data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
+            text = raw.decode()
+            del raw  # the file is held once, as text, while it is scanned
+            return doctext.scan(text)
+        except UnicodeDecodeError as exc:
             raise _corrupt(self.path, f"not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise _corrupt(self.path, "not a TinyDB database")
-        return data
+        except ValueError as exc:
+            raise _corrupt(self.path, f"not a TinyDB database: {exc}") from exc
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
-        self.write_sized(data)
+        texts = {name: {k: doctext.dump(v) for k, v in docs.items()} for name, docs in data.items()}
+        self.write_texts(texts)
 
-    def write_sized(self, data: dict[str, dict[str, Any]]) -> int:
-        """Replace the file atomically; returns its size in bytes."""
-        # No cycles are possible (records are checked on the way in), so skip the cycle check:
-        # it is a quarter of the encoding time for a large state.
-        payload = json.dumps(
-            data, ensure_ascii=False, separators=(",", ":"), check_circular=False
-        ).encode()
+    def write_texts(self, tables: doctext.Tables) -> int:
+        """Replace the file atomically, streaming the documents' texts; returns its size."""
         directory = self.path.parent
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as handle:  # mkstemp creates it 0600
-                handle.write(payload)
+                doctext.write(handle, tables)
+                size = handle.tell()
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
@@ -173,7 +188,7 @@ class AtomicJSONStorage(Storage):
                 os.unlink(tmp)
             raise _write_error(self.path, exc) from exc
         _fsync_dir(directory)  # the rename itself must survive a power cut
-        return len(payload)
+        return size
 
     def close(self) -> None:
         pass
@@ -191,6 +206,10 @@ class JournalMiddleware(Middleware):
     of the state's size) and rewrites the TinyDB file atomically only when the journal has grown
     as large as the file, after pruning, and on close. A torn last line (a crash mid-append) is
     a flush that never returned, so it is ignored on replay.
+
+    The cache holds each document as its JSON text (adapters.doctext): a dict per record was
+    most of the daemon's memory after a large backlog. TinyDB's own ``read``/``write`` still
+    work on dicts, decoded and encoded on the way.
     """
 
     MIN_JOURNAL = 256 * 1024  # below this a snapshot is never worth it
@@ -198,7 +217,7 @@ class JournalMiddleware(Middleware):
     def __init__(self, storage: AtomicJSONStorage) -> None:
         super().__init__(lambda: storage)
         self.file = storage
-        self.cache: dict[str, dict[str, Any]] | None = None
+        self.cache: doctext.Tables | None = None
         self.pending: dict[tuple[str, str], None] = {}  # ordered set of (table, doc id)
         self.snapshot_due = False
         self._journal_fd: int | None = None
@@ -210,9 +229,10 @@ class JournalMiddleware(Middleware):
         path = self.file.path
         return path.with_name(path.name + ".journal")
 
-    def read(self) -> dict[str, dict[str, Any]]:
+    def texts(self) -> doctext.Tables:
+        """The state, each document as its JSON text; loaded (and the journal replayed) once."""
         if self.cache is None:
-            stored = self.file.read()
+            stored = self.file.read_texts()
             self.cache = stored or {}
             with contextlib.suppress(OSError):
                 self._snapshot_size = self.file.path.stat().st_size
@@ -222,9 +242,16 @@ class JournalMiddleware(Middleware):
                 self.snapshot_due = True  # start from a clean file and an empty journal
         return self.cache
 
+    def read(self) -> dict[str, dict[str, Any]]:
+        # Only TinyDB's own Table API calls this; the store itself never does.
+        tables = self.texts()
+        return {
+            name: {k: doctext.load(v) for k, v in docs.items()} for name, docs in tables.items()
+        }
+
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         # Only TinyDB's own Table API calls this; the store itself never does.
-        self.cache = data
+        self.cache = {name: {k: doctext.dump(v) for k, v in d.items()} for name, d in data.items()}
         self.snapshot_due = True
 
     def touch(self, table: str, doc_id: str) -> None:
@@ -240,8 +267,7 @@ class JournalMiddleware(Middleware):
         if self.snapshot_due or self._journal_size > max(self.MIN_JOURNAL, self._snapshot_size):
             self.snapshot()
             return True
-        ops = [[table, key, self.cache.get(table, {}).get(key)] for table, key in self.pending]
-        line = json.dumps(ops, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+        line = f"[{','.join(self._ops())}]\n".encode()
         assert self._journal_fd is not None
         try:
             os.write(self._journal_fd, line)
@@ -252,11 +278,18 @@ class JournalMiddleware(Middleware):
         self.pending.clear()
         return True
 
+    def _ops(self) -> Iterator[str]:
+        """[table, doc id, document or null] of each pending change, as JSON text."""
+        assert self.cache is not None
+        for table, key in self.pending:
+            text = self.cache.get(table, {}).get(key, "null")
+            yield f"[{doctext.dump(table)},{doctext.dump(key)},{text}]"
+
     def snapshot(self) -> None:
         """Rewrite the TinyDB file (atomically), then empty the journal it now contains."""
         if self.cache is None:
             return
-        self._snapshot_size = self.file.write_sized(self.cache)
+        self._snapshot_size = self.file.write_texts(self.cache)
         # A crash before this truncate replays journal lines the file already holds; each line
         # sets whole documents, so replaying them again changes nothing.
         if self._journal_fd is not None:
@@ -269,7 +302,7 @@ class JournalMiddleware(Middleware):
         self.pending.clear()
         self.snapshot_due = False
 
-    def _replay(self, cache: dict[str, dict[str, Any]]) -> bool:
+    def _replay(self, cache: doctext.Tables) -> bool:
         try:
             lines = self.journal_path.read_bytes().split(b"\n")
         except FileNotFoundError:
@@ -285,8 +318,10 @@ class JournalMiddleware(Middleware):
                     docs = cache.setdefault(table, {})
                     if doc is None:
                         docs.pop(key, None)
+                    elif isinstance(doc, dict):
+                        docs[key] = doctext.dump(doc)
                     else:
-                        docs[key] = doc
+                        raise TypeError(f"document {key!r} is not an object")
             except (ValueError, TypeError, AttributeError) as exc:
                 if number == len(lines):
                     break  # torn tail: that flush never returned to its caller
@@ -372,47 +407,56 @@ def _release_lock(fd: int) -> None:
 
 
 class _Table:
-    """One TinyDB table as TinyDB stores it ({"1": {...}}), with O(1) insert and lookup."""
+    """One TinyDB table as TinyDB stores it ({"1": {...}}), each document held as its JSON text
+    (see JournalMiddleware), with O(1) insert and lookup. Documents come out as fresh dicts:
+    a change is written back with ``put``."""
 
     def __init__(
-        self,
-        cache: dict[str, dict[str, Any]],
-        name: str,
-        counters: dict[str, int],
-        journal: JournalMiddleware,
+        self, cache: doctext.Tables, name: str, counters: dict[str, int], journal: JournalMiddleware
     ) -> None:
-        docs = cache.setdefault(name, {})
-        if not isinstance(docs, dict) or not all(isinstance(d, dict) for d in docs.values()):
-            raise ValueError(f"table {name!r} is not a TinyDB table")
         self.name = name
-        self.docs: dict[str, Doc] = docs
+        self.docs: dict[str, str] = cache.setdefault(name, {})
         self._journal = journal
         # The persisted counter keeps ids unique after pruning removed the newest documents.
         self._counters = counters
-        self.next_id = max(max((int(k) for k in docs), default=0) + 1, counters.get(name, 1))
+        self.next_id = max(max((int(k) for k in self.docs), default=0) + 1, counters.get(name, 1))
 
-    def insert(self, doc: Doc) -> int:
-        doc_id = self.next_id
+    def insert(self, doc: Doc) -> str:
+        """Store a new document; returns its id (the table's key)."""
+        key = str(self.next_id)
         self.next_id += 1
         self._counters[self.name] = self.next_id
-        self.docs[str(doc_id)] = doc
-        self._journal.touch(self.name, str(doc_id))
-        return doc_id
+        self.put(key, doc)
+        return key
 
-    def touch(self, doc_id: int | str) -> None:
-        """Record that the document changed in place, for the next flush."""
-        self._journal.touch(self.name, str(doc_id))
+    def put(self, key: str, doc: Doc) -> None:
+        self.docs[key] = doctext.dump(doc)
+        self._journal.touch(self.name, key)
 
-    def get(self, doc_id: int | str) -> Doc | None:
-        return self.docs.get(str(doc_id))
+    def get(self, key: int | str) -> Doc | None:
+        text = self.docs.get(str(key))
+        return None if text is None else _document(self.name, text)
+
+    def items(self) -> Iterator[tuple[str, Doc]]:
+        for key, text in self.docs.items():
+            yield key, _document(self.name, text)
+
+    def delete(self, keys: Sequence[str]) -> int:
+        for key in keys:
+            del self.docs[key]
+        if keys:
+            self._journal.snapshot_due = True  # bulk deletes: rewrite the file, not the journal
+        return len(keys)
 
     def remove_where(self, predicate: Callable[[Doc], bool]) -> int:
-        doomed = [key for key, doc in self.docs.items() if predicate(doc)]
-        for key in doomed:
-            del self.docs[key]
-        if doomed:
-            self._journal.snapshot_due = True  # bulk deletes: rewrite the file, not the journal
-        return len(doomed)
+        return self.delete([key for key, doc in self.items() if predicate(doc)])
+
+
+def _document(table: str, text: str) -> Doc:
+    doc = doctext.load(text)
+    if not isinstance(doc, dict):  # doctext.scan and the journal replay let only objects in
+        raise ValueError(f"a document of table {table!r} is not an object")
+    return doc
 
 
 # -- the store --------------------------------------------------------------------------------
@@ -429,16 +473,23 @@ class StateStore:
             storage.remove_stale_temps()
             self._mw = JournalMiddleware(storage)
             self._db = TinyDB(storage=self._mw)
-            self._load(self._mw.read())
+            self._load(self._mw.texts())
         except BaseException:
             self._release()
             raise
 
     # -- life cycle --------------------------------------------------------------------------
 
-    def _load(self, cache: dict[str, dict[str, Any]]) -> None:
+    def _load(self, cache: doctext.Tables) -> None:
         try:
-            self._meta = cache.setdefault("meta", {}).setdefault("1", {"version": SCHEMA_VERSION})
+            meta = cache.setdefault("meta", {})
+            self._meta: Doc = _document("meta", meta["1"]) if "1" in meta else {}
+            version = self._meta.setdefault("version", SCHEMA_VERSION)
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"state file {self.path} was written by a newer inboxbot (schema "
+                    f"{version}); upgrade inboxbot or use another [paths].state"
+                )
             counters = self._meta.setdefault("next_id", {})
             tables = {name: _Table(cache, name, counters, self._mw) for name in _TABLES[1:]}
             self._watermarks = tables["watermarks"]
@@ -447,46 +498,89 @@ class StateStore:
             self._history = tables["history"]
             self._complaints = tables["complaints"]
             self._reminders = tables["reminders"]
+            if version < 2:
+                _migrate_history(self._history, self._replies)
+                self._meta["version"] = SCHEMA_VERSION
             self._build_indexes()
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise _corrupt(self.path, f"unexpected content: {exc!r}") from exc
-        if self._meta.get("version", SCHEMA_VERSION) > SCHEMA_VERSION:
-            raise StoreError(
-                f"state file {self.path} was written by a newer inboxbot (schema "
-                f"{self._meta['version']}); upgrade inboxbot or use another [paths].state"
-            )
+        self._sync_meta()
 
-    def _build_indexes(self) -> None:
-        self._folder_ids = {doc["folder"]: key for key, doc in self._watermarks.docs.items()}
-        self._outbox_ids = {doc["key"]: key for key, doc in self._outbox.docs.items()}
-        self._complaint_ids = {
-            doc["message_id"]: key
-            for key, doc in self._complaints.docs.items()
-            if doc.get("message_id")
-        }
-        self._index_replies()
-        self._index_history()
+    def _sync_meta(self) -> None:
+        # The id counters change with every insert; like TinyDB's own, they reach the file with
+        # the next snapshot (ids found in the journal's documents keep them unique meanwhile).
+        self._mw.texts()["meta"]["1"] = doctext.dump(self._meta)
 
-    def _index_replies(self) -> None:
-        self._last_reply: dict[str, str] = {}
+    def _build_indexes(self, tables: Collection[str] = _TABLES) -> None:
+        """The in-memory indexes of ``tables`` (all on load; after pruning, those it changed)."""
+        if "watermarks" in tables:
+            self._folder_ids = {doc["folder"]: key for key, doc in self._watermarks.items()}
+        if "outbox" in tables:
+            self._index_outbox()
+        if "complaints" in tables:
+            self._complaint_ids = {
+                doc["message_id"]: key
+                for key, doc in self._complaints.items()
+                if doc.get("message_id")
+            }
+        if "history" in tables:
+            self._index_customers()
+        if "reminders" in tables:
+            self._index_reminders()
+
+    def _index_outbox(self) -> None:
+        self._outbox_ids: dict[str, str] = {}
+        self._outbox_open: dict[str, None] = {}
+        for key, doc in self._outbox.items():
+            self._outbox_ids[doc["key"]] = key
+            if doc.get("state") not in OUTBOX_FINISHED:
+                self._outbox_open[key] = None
+
+    def _index_customers(self) -> None:
+        """Customer documents by address, and the time of every auto-reply (for max_per_hour):
+        a float each; when a customer was last answered is read from their document."""
+        self._history_ids: dict[str, str] = {}
         times: list[float] = []
-        for doc in self._replies.docs.values():
-            address, at = doc["address"], doc["at"]
-            if at > self._last_reply.get(address, ""):
-                self._last_reply[address] = at
-            times.append(_from_iso(at).timestamp())
+        for key, doc in self._history.items():
+            self._history_ids[sys.intern(doc["address"])] = key
+            times.extend(_from_iso(at).timestamp() for at in doc.get("replied", ()))
         times.sort()
         self._reply_times = times
 
-    def _index_history(self) -> None:
-        self._history_ids: dict[str, list[str]] = {}
-        for key, doc in self._history.docs.items():
-            self._history_ids.setdefault(doc["address"], []).append(key)
+    def _index_reminders(self) -> None:
+        """Open reminders by id (-> kind), by customer and by message: what a pass asks about
+        every message, answered without decoding the stored reminders."""
+        self._open_kinds: dict[str, str] = {}
+        self._open_by_customer: dict[str, list[str]] = {}
+        self._open_by_message: dict[str, list[str]] = {}
+        for key, doc in self._reminders.items():
+            self._index_reminder(key, doc)
+
+    def _index_reminder(self, key: str, doc: Doc, old: Doc | None = None) -> None:
+        """(Re-)index reminder ``key`` now ``doc``; ``old`` is what it was before a change."""
+        if old is not None:
+            self._unindex_reminder(key, old)
+        if doc.get("state", "pending") in REMINDER_FINISHED:
+            return
+        # Interned: a backlog's reminders share a few kinds and a customer's reminders their
+        # address, which would otherwise be a string per reminder.
+        self._open_kinds[key] = sys.intern(str(doc.get("kind", "")))
+        customer = sys.intern(_norm(str(doc.get("customer", ""))))
+        self._open_by_customer.setdefault(customer, []).append(key)
+        self._open_by_message.setdefault(str(doc.get("message_id", "")), []).append(key)
+
+    def _unindex_reminder(self, key: str, doc: Doc) -> None:
+        if self._open_kinds.pop(key, None) is None:
+            return
+        _discard(self._open_by_customer, _norm(str(doc.get("customer", ""))), key)
+        _discard(self._open_by_message, str(doc.get("message_id", "")), key)
 
     def flush(self) -> bool:
         """Write pending changes atomically; returns False (and costs nothing) when clean."""
         if self._lock_fd is None:
             raise StoreError(f"state file {self.path} is closed")
+        if self._mw.dirty:
+            self._sync_meta()
         return self._mw.flush()
 
     def close(self) -> None:
@@ -494,6 +588,7 @@ class StateStore:
         if self._lock_fd is None:
             return
         try:
+            self._sync_meta()
             self._db.close()
         finally:
             self._release()
@@ -513,30 +608,30 @@ class StateStore:
 
     def watermark(self, folder: str) -> tuple[int, int] | None:
         """(UIDVALIDITY, highest processed UID) of ``folder``, or None if never seen."""
-        key = self._folder_ids.get(folder)
-        if key is None:
+        doc = self._watermark_doc(folder)
+        if doc is None:
             return None
-        doc = self._watermarks.docs[key]
         return int(doc["uidvalidity"]), int(doc["last_uid"])
+
+    def _watermark_doc(self, folder: str) -> Doc | None:
+        key = self._folder_ids.get(folder)
+        return None if key is None else self._watermarks.get(key)
 
     def set_watermark(self, folder: str, uidvalidity: int, last_uid: int) -> None:
         key = self._folder_ids.get(folder)
         if key is None:
-            doc_id = self._watermarks.insert(
-                {"folder": folder, "uidvalidity": uidvalidity, "last_uid": last_uid}
-            )
-            self._folder_ids[folder] = str(doc_id)
+            doc = {"folder": folder, "uidvalidity": uidvalidity, "last_uid": last_uid}
+            self._folder_ids[folder] = self._watermarks.insert(doc)
             return
-        doc = self._watermarks.docs[key]
-        if (doc["uidvalidity"], doc["last_uid"]) != (uidvalidity, last_uid):
+        doc = self._watermarks.get(key) or {"folder": folder}
+        if (doc.get("uidvalidity"), doc.get("last_uid")) != (uidvalidity, last_uid):
             doc["uidvalidity"], doc["last_uid"] = uidvalidity, last_uid
-            self._watermarks.touch(key)
+            self._watermarks.put(key, doc)
 
     def in_flight(self, folder: str, uidvalidity: int) -> list[int]:
         """UIDs of the batch being marked and moved in ``folder`` when the service stopped; []
         when that batch finished (or the folder's UIDVALIDITY changed since)."""
-        key = self._folder_ids.get(folder)
-        doc = self._watermarks.docs.get(key) if key is not None else None
+        doc = self._watermark_doc(folder)
         if not doc or doc.get("uidvalidity") != uidvalidity:
             return []
         return [int(uid) for uid in doc.get("in_flight", [])]
@@ -546,10 +641,10 @@ class StateStore:
         if folder not in self._folder_ids:
             self.set_watermark(folder, uidvalidity, 0)
         key = self._folder_ids[folder]
-        doc = self._watermarks.docs[key]
+        doc = self._watermarks.get(key) or {}
         if doc.get("in_flight", []) != list(uids) or doc["uidvalidity"] != uidvalidity:
             doc["in_flight"] = list(uids)
-            self._watermarks.touch(key)
+            self._watermarks.put(key, doc)
 
     # -- outbox (exactly once, DESIGN.md section 4) ------------------------------------------
 
@@ -562,36 +657,44 @@ class StateStore:
         doc.setdefault("state", "intent")
         _check_outbox_state(doc["state"])
         doc.setdefault("created", _iso(datetime.now(UTC)))
-        self._outbox_ids[key] = str(self._outbox.insert(doc))
+        doc_id = self._outbox.insert(doc)
+        self._outbox_ids[key] = doc_id
+        if doc["state"] not in OUTBOX_FINISHED:
+            self._outbox_open[doc_id] = None
         return True
 
     def outbox_get(self, key: str) -> Doc | None:
         doc_id = self._outbox_ids.get(key)
-        return None if doc_id is None else _decode(self._outbox.docs[doc_id])
+        doc = None if doc_id is None else self._outbox.get(doc_id)
+        return None if doc is None else _decode(doc)
 
     def outbox_set_state(self, key: str, state: str) -> None:
         """Advance an entry: intent -> sent -> marked -> done, or -> failed (permanent error)."""
         _check_outbox_state(state)
         doc_id = self._outbox_ids.get(key)
-        if doc_id is None:
+        doc = None if doc_id is None else self._outbox.get(doc_id)
+        if doc_id is None or doc is None:
             raise KeyError(f"no outbox entry {key!r}")
-        doc = self._outbox.docs[doc_id]
         if doc.get("state") != state:
             doc["state"] = state
-            self._outbox.touch(doc_id)
+            if state in OUTBOX_FINISHED:
+                # Finished, an entry only answers "was this sent?" (a replayed batch) until it
+                # is pruned by "created": recipients and the reply's Message-ID are in Sent.
+                doc = {k: doc[k] for k in _OUTBOX_FINISHED_FIELDS if k in doc}
+            self._outbox.put(doc_id, doc)
+        if state in OUTBOX_FINISHED:
+            self._outbox_open.pop(doc_id, None)
 
     def outbox_pending(self) -> list[Doc]:
         """Entries still to be finished (neither done nor failed), oldest first."""
-        docs = sorted(self._outbox.docs.items(), key=lambda item: int(item[0]))
-        return [_decode(doc) for _, doc in docs if doc.get("state") not in OUTBOX_FINISHED]
+        docs = (self._outbox.get(key) for key in sorted(self._outbox_open, key=int))
+        return [_decode(doc) for doc in docs if doc is not None]
 
     # -- reply limiter -----------------------------------------------------------------------
 
     def record_reply(self, address: str, when: datetime) -> None:
-        address, at = _norm(address), _iso(when)
-        self._replies.insert({"address": address, "at": at})
-        if at > self._last_reply.get(address, ""):
-            self._last_reply[address] = at
+        """An auto-reply to ``address``: its time goes in that customer's document (schema 2)."""
+        self._customer_append(address, "replied", _iso(when))
         stamp = when.timestamp()
         if not self._reply_times or stamp >= self._reply_times[-1]:
             self._reply_times.append(stamp)  # the usual case: replies arrive in time order
@@ -599,8 +702,8 @@ class StateStore:
             bisect.insort(self._reply_times, stamp)
 
     def last_reply(self, address: str) -> datetime | None:
-        at = self._last_reply.get(_norm(address))
-        return None if at is None else _from_iso(at)
+        replied = self._customer(address).get("replied")
+        return _from_iso(max(replied)) if replied else None
 
     def replies_since(self, when: datetime) -> int:
         """Auto-replies sent at or after ``when`` (for ``max_per_hour``)."""
@@ -609,34 +712,51 @@ class StateStore:
     # -- customer history --------------------------------------------------------------------
 
     def record_message(
-        self,
-        address: str,
-        when: datetime,
-        message_id: str | None,
-        complaint: bool,
-        categories: Sequence[str] = (),
+        self, address: str, when: datetime, complaint: bool, categories: Sequence[str] = ()
     ) -> None:
-        address = _norm(address)
-        doc: Doc = {"address": address, "at": _iso(when), "message_id": message_id or ""}
-        doc["complaint"] = bool(complaint)
+        """One message from a customer: one entry ``[at, complaint]`` (plus its categories, when
+        it has any) in that customer's history document (schema 2). The complaint log keeps
+        the complaint's Message-ID and details; history only answers "new or repeat, how many
+        complaints lately", so a message costs ~40 bytes here, not a document of its own."""
+        entry: list[Any] = [_iso(when), bool(complaint)]
         if categories:
-            doc["categories"] = list(categories)  # omitted when empty: most mail has none
-        doc_id = self._history.insert(doc)
-        self._history_ids.setdefault(address, []).append(str(doc_id))
+            entry.append(list(categories))  # omitted when empty: most mail has none
+        self._customer_append(address, "seen", entry)
+
+    def _customer(self, address: str) -> Doc:
+        """The customer's document: {"address", "seen": [...], "replied": [at, ...]}."""
+        key = self._history_ids.get(_norm(address))
+        doc = None if key is None else self._history.get(key)
+        return doc or {}
+
+    def _customer_append(self, address: str, field: str, item: Any) -> None:
+        address = sys.intern(_norm(address))  # one string for the index and the caller's
+        key = self._history_ids.get(address)
+        doc = None if key is None else self._history.get(key)
+        if key is None or doc is None:
+            self._history_ids[address] = self._history.insert({"address": address, field: [item]})
+            return
+        doc.setdefault(field, []).append(item)
+        self._history.put(key, doc)
+
+    def _seen(self, address: str) -> list[list[Any]]:
+        return list(self._customer(address).get("seen", ()))
 
     def history(self, address: str) -> list[Doc]:
         """Messages from ``address`` still in the state, oldest first."""
-        docs = [self._history.docs[key] for key in self._history_ids.get(_norm(address), ())]
-        docs.sort(key=lambda doc: str(doc["at"]))
-        return [{"categories": [], **_decode(doc)} for doc in docs]
+        seen = sorted(self._seen(address), key=lambda entry: str(entry[0]))
+        return [
+            {"at": _from_iso(e[0]), "complaint": bool(e[1]), "categories": list(e[2:3] and e[2])}
+            for e in seen
+        ]
 
     def complaint_count(self, address: str, since: datetime) -> int:
         start = _iso(since)
-        docs = (self._history.docs[key] for key in self._history_ids.get(_norm(address), ()))
-        return sum(1 for doc in docs if doc["complaint"] and doc["at"] >= start)
+        return sum(1 for entry in self._seen(address) if entry[1] and entry[0] >= start)
 
     def is_known(self, address: str) -> bool:
-        return bool(self._history_ids.get(_norm(address)))
+        # Replied to is not known: a Reply-To address has a document without "seen".
+        return bool(self._seen(address))
 
     # -- complaint log -----------------------------------------------------------------------
 
@@ -645,29 +765,35 @@ class StateStore:
         if not isinstance(record.get("at"), datetime):
             raise ValueError("a complaint record needs 'at' (an aware datetime)")
         doc = _encode(record)
-        doc_id = str(self._complaints.insert(doc))
+        doc_id = self._complaints.insert(doc)
         if doc.get("message_id"):
             self._complaint_ids[str(doc["message_id"])] = doc_id
 
     def complaints(self, since: datetime | None = None) -> list[Doc]:
         """Logged complaints at or after ``since`` (all when None), oldest first."""
+        return sorted(self.iter_complaints(since), key=lambda doc: str(doc.get("at", "")))
+
+    def iter_complaints(self, since: datetime | None = None) -> Iterator[Doc]:
+        """Logged complaints at or after ``since``, in no particular order, one at a time."""
         start = "" if since is None else _iso(since)
-        docs = [doc for doc in self._complaints.docs.values() if str(doc.get("at", "")) >= start]
-        docs.sort(key=lambda doc: str(doc.get("at", "")))
-        return [_decode(doc) for doc in docs]
+        for _key, doc in self._complaints.items():
+            if str(doc.get("at", "")) >= start:
+                yield _decode(doc)
 
     def complaint(self, message_id: str) -> Doc | None:
         """The complaint logged for ``message_id``, or None."""
         doc_id = self._complaint_ids.get(message_id)
-        return None if doc_id is None else _decode(self._complaints.docs[doc_id])
+        doc = None if doc_id is None else self._complaints.get(doc_id)
+        return None if doc is None else _decode(doc)
 
     def update_complaint(self, message_id: str, **fields: Any) -> bool:
         """Change fields of the complaint logged for ``message_id``; False when there is none."""
         doc_id = self._complaint_ids.get(message_id)
-        if doc_id is None:
+        doc = None if doc_id is None else self._complaints.get(doc_id)
+        if doc_id is None or doc is None:
             return False
-        self._complaints.docs[doc_id].update(_encode(fields))
-        self._complaints.touch(doc_id)
+        doc.update(_encode(fields))
+        self._complaints.put(doc_id, doc)
         return True
 
     # -- reminders ---------------------------------------------------------------------------
@@ -677,27 +803,59 @@ class StateStore:
         doc = _encode(record)
         doc.setdefault("state", "pending")
         doc.pop("id", None)  # the id is the TinyDB document id
-        return self._reminders.insert(doc)
+        key = self._reminders.insert(doc)
+        self._index_reminder(key, doc)
+        return int(key)
 
     def reminders(self, state: str | None = None) -> list[Doc]:
         """Reminders (with "id"), all or those in ``state``, ordered by due time then id."""
         chosen = [
-            (str(doc.get("due", "")), int(key), doc)
-            for key, doc in self._reminders.docs.items()
+            (key, doc)
+            for key, doc in self._reminders.items()
             if state is None or doc.get("state") == state
         ]
-        chosen.sort(key=lambda item: item[:2])
-        items = [{**_decode(doc), "id": doc_id} for _, doc_id, doc in chosen]
-        return items
+        return _ordered(chosen)
+
+    def iter_reminders(self, *, open_only: bool = False) -> Iterator[Doc]:
+        """Every reminder (with "id"), or the open ones, in no particular order, one decoded
+        at a time: a backlog leaves tens of thousands, too many to hold as a list of dicts."""
+        keys = list(self._open_kinds) if open_only else list(self._reminders.docs)
+        for key in keys:  # a copy: callers may update reminders while iterating
+            doc = self._reminders.get(key)
+            if doc is not None:
+                yield {**_decode(doc), "id": int(key)}
+
+    def open_reminders(
+        self, customer: str | None = None, kinds: Collection[str] | None = None
+    ) -> list[Doc]:
+        """Reminders not yet finished (with "id"), ordered by due time then id; only those of
+        ``customer`` and of ``kinds`` when given. From the open-reminder index: the cost is
+        the number of matching reminders, not the number stored."""
+        keys: Iterable[str] = (
+            self._open_kinds
+            if customer is None
+            else self._open_by_customer.get(_norm(customer), ())
+        )
+        wanted = [k for k in keys if kinds is None or self._open_kinds.get(k) in kinds]
+        return _ordered([(key, doc) for key in wanted if (doc := self._reminders.get(key))])
+
+    def has_open_reminder(self, message_id: str, kind: str) -> bool:
+        """Whether a reminder of ``kind`` about ``message_id`` is still open (a message seen
+        again after a crash or a deferred reply must not get a second one)."""
+        keys = self._open_by_message.get(message_id, ())
+        return any(self._open_kinds.get(key) == kind for key in keys)
 
     def update_reminder(self, reminder_id: int, **fields: Any) -> bool:
         """Change fields (e.g. state="done"); False when no such reminder exists."""
-        doc = self._reminders.get(reminder_id)
+        key = str(reminder_id)
+        doc = self._reminders.get(key)
         if doc is None:
             return False
         fields.pop("id", None)
+        old = dict(doc)
         doc.update(_encode(fields))
-        self._reminders.touch(reminder_id)
+        self._reminders.put(key, doc)
+        self._index_reminder(key, doc, old)
         return True
 
     # -- pruning -----------------------------------------------------------------------------
@@ -725,8 +883,7 @@ class StateStore:
         outbox_cutoff = _iso(now - min(keep, keep_outbox))
         complaints_cutoff = _iso(now - max(keep, keep_complaints))
         removed = {
-            "replies": self._replies.remove_where(lambda d: d["at"] < cutoff),
-            "history": self._history.remove_where(lambda d: d["at"] < cutoff),
+            **_prune_customers(self._history, cutoff),
             "outbox": self._outbox.remove_where(
                 lambda d: d.get("state") in OUTBOX_FINISHED and _older(d, "created", outbox_cutoff)
             ),
@@ -740,9 +897,71 @@ class StateStore:
                 lambda d: _older(d, "at", complaints_cutoff)
             ),
         }
-        if any(removed.values()):
-            self._build_indexes()
+        changed = {table for table, count in removed.items() if count}
+        if "replies" in changed:
+            changed.add("history")  # reply times live in the customer documents
+        self._build_indexes(changed)
         return removed
+
+
+def _discard(index: dict[str, list[str]], name: str, key: str) -> None:
+    keys = index.get(name)
+    if keys is not None and key in keys:
+        keys.remove(key)
+        if not keys:
+            del index[name]
+
+
+def _ordered(items: list[tuple[str, Doc]]) -> list[Doc]:
+    items.sort(key=lambda item: (str(item[1].get("due", "")), int(item[0])))
+    return [{**_decode(doc), "id": int(key)} for key, doc in items]
+
+
+def _migrate_history(history: _Table, replies: _Table) -> None:
+    """Schema 1 kept a history document per message ({"address", "at", "message_id",
+    "complaint", "categories"}) and a "replies" document per auto-reply ({"address", "at"});
+    schema 2 keeps one document per customer in "history": {"address", "seen": [[at,
+    complaint, categories?], ...], "replied": [at, ...]}. The next flush rewrites the file."""
+    customers: dict[str, Doc] = {}
+    for _key, doc in sorted(history.items(), key=lambda item: int(item[0])):
+        entry: list[Any] = [doc["at"], bool(doc.get("complaint"))]
+        if doc.get("categories"):
+            entry.append(list(doc["categories"]))
+        address = _norm(doc["address"])
+        customers.setdefault(address, {"address": address}).setdefault("seen", []).append(entry)
+    for _key, doc in sorted(replies.items(), key=lambda item: int(item[0])):
+        address = _norm(doc["address"])
+        customer = customers.setdefault(address, {"address": address})
+        customer.setdefault("replied", []).append(doc["at"])
+    history.delete(list(history.docs))
+    replies.delete(list(replies.docs))
+    for customer in customers.values():
+        history.insert(customer)
+
+
+def _prune_customers(history: _Table, cutoff: str) -> dict[str, int]:
+    """Drop history entries and reply times older than ``cutoff``, and customers left with
+    neither; returns the counts removed as {"history": n, "replies": n}."""
+    removed = {"history": 0, "replies": 0}
+    emptied = []
+    for key, doc in list(history.items()):
+        seen = [entry for entry in doc.get("seen", ()) if entry[0] >= cutoff]
+        replied = [at for at in doc.get("replied", ()) if at >= cutoff]
+        gone_seen = len(doc.get("seen", ())) - len(seen)
+        gone_replied = len(doc.get("replied", ())) - len(replied)
+        if not gone_seen and not gone_replied:
+            continue
+        removed["history"] += gone_seen
+        removed["replies"] += gone_replied
+        if seen or replied:
+            kept = {"address": doc["address"], "seen": seen, "replied": replied}
+            history.put(key, {k: v for k, v in kept.items() if v})
+        else:
+            emptied.append(key)
+    history.delete(emptied)
+    if any(removed.values()):
+        history._journal.snapshot_due = True  # a bulk change: rewrite the file
+    return removed
 
 
 def _older(doc: Doc, key: str, cutoff: str) -> bool:
@@ -761,7 +980,7 @@ def read_complaints(path: str | os.PathLike[str]) -> list[Doc]:
     """The complaint log, read without taking the lock or writing anything, so `inboxbot stats`
     works while `inboxbot run` holds the state file."""
     storage = AtomicJSONStorage(path)
-    cache = storage.read() or {}
+    cache = storage.read_texts() or {}
     JournalMiddleware(storage)._replay(cache)  # the latest flushes live in the journal
-    docs = cache.get("complaints", {})
-    return sorted((_decode(doc) for doc in docs.values()), key=lambda d: d["at"])
+    docs = (_document("complaints", text) for text in cache.get("complaints", {}).values())
+    return sorted((_decode(doc) for doc in docs), key=lambda d: d["at"])

@@ -29,6 +29,8 @@ State = Literal["pending", "sending", "sent", "cancelled"]
 
 KINDS: tuple[Kind, ...] = ("sla", "checkin", "custom")
 OPEN_STATES = frozenset({"pending", "sending"})
+# A customer's new mail makes these pointless (see customer_wrote); SLA reminders stay.
+CANCELLED_BY_CUSTOMER = frozenset({"checkin", "custom"})
 _DAY = timedelta(days=1)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 # A command is the part after "+" in the local part: remind-2d, remind-monday, checkin-48h.
@@ -246,7 +248,7 @@ def customer_wrote(reminders: Iterable[Reminder], address: str, why: str) -> lis
     return [
         r.cancelled(why)
         for r in reminders
-        if r.open and r.kind in ("checkin", "custom") and r.customer.lower() == address
+        if r.open and r.kind in CANCELLED_BY_CUSTOMER and r.customer.lower() == address
     ]
 
 

@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -423,3 +424,50 @@ def test_cli_add_list_cancel_and_a_hand_made_check_in_goes_out(shop) -> None:
     assert len(checkins) == 2  # the acknowledgement, then the check-in found its customer
     assert _to(shop, OWNER) == []
     assert "sent" in _cli(shop, "reminders", "list", "--all")
+
+
+def test_scheduling_from_a_pass_asks_the_open_reminder_index_only(shop, monkeypatch) -> None:
+    # A backlog leaves tens of thousands of open reminders; after_batch runs for every batch, so
+    # it must not read them all (it did: ~15 % of a backlog's time). The store is real; the spy
+    # only notes which of its whole-table reads happen while a batch is scheduled.
+    from inboxbot import reminders
+
+    with StateStore(shop.directory / "state.json") as store:
+        for n in range(2000):
+            store.add_reminder({"kind": "checkin", "to": "customer", "due": FRIDAY_16,
+                                "created": MONDAY_10, "message_id": f"<old{n}@x.example>",
+                                "customer": f"other{n}@x.example"})  # fmt: skip
+        store.add_reminder({"kind": "checkin", "to": "customer", "due": FRIDAY_16,
+                            "created": MONDAY_10, "message_id": "<earlier@customer.example>",
+                            "customer": "angry@customer.example"})  # fmt: skip
+    inside, reads = [False], []
+
+    def scheduling(*args: object) -> None:
+        inside[0] = True
+        try:
+            original(*args)
+        finally:
+            inside[0] = False
+
+    def spy(name: str) -> Any:
+        real = getattr(StateStore, name)
+
+        def counted(self: StateStore, *args: object, **kwargs: object) -> object:
+            if inside[0]:
+                reads.append(name)
+            return real(self, *args, **kwargs)
+
+        return counted
+
+    original = reminders.after_batch
+    monkeypatch.setattr(reminders, "after_batch", scheduling)
+    for name in ("reminders", "iter_reminders"):
+        monkeypatch.setattr(StateStore, name, spy(name))
+    _urgent_complaint(shop)
+    monkeypatch.undo()
+    assert reads == []
+    with StateStore(shop.directory / "state.json") as store:
+        assert store.has_open_reminder("<lamp@customer.example>", "sla")  # scheduled
+        # The customer wrote again: the index found their check-in and it was cancelled.
+        assert store.open_reminders("angry@customer.example", kinds={"checkin"}) == []
+        assert len(store.open_reminders(kinds={"checkin"})) == 2000

@@ -390,10 +390,15 @@ class ReminderRunner:
             if folder not in folders:
                 continue
             state = self.mailbox.select(folder)
+            # One search for both keywords (a round trip per folder and pass saved); the flags
+            # fetched with the headers tell which of them each message carries.
+            uids = self._search(["OR", "KEYWORD", RESOLVED, "KEYWORD", FOLLOW_UP])
+            fresh = [u for u in uids if f"{folder}:{state.uidvalidity}:{u}" not in known]
+            headers = self._headers(fresh)
             for keyword in (RESOLVED, FOLLOW_UP):
-                uids = self._search(["KEYWORD", keyword])
-                fresh = [u for u in uids if f"{folder}:{state.uidvalidity}:{u}" not in known]
-                for uid, (_flags, message) in sorted(self._headers(fresh).items()):
+                for uid, (flags, message) in sorted(headers.items()):
+                    if keyword.lower() not in {flag.lower() for flag in flags}:
+                        continue  # keywords are case-insensitive (RFC 3501 2.3.2)
                     source = f"{folder}:{state.uidvalidity}:{uid}"
                     self._seen_sources.add(source)
                     if keyword == RESOLVED:

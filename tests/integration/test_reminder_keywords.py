@@ -100,3 +100,30 @@ def test_overdue_folder_moves_an_unanswered_complaint_when_its_reminder_fires(sh
     [flags] = [i["flags"] for i in shop.folder("Urgent").values()
                if "<mug2@customer.example>" in i["header"]]
     assert {"$Overdue", "\\Flagged", "$Complaint"} <= flags
+
+
+def test_both_keywords_found_with_one_search_per_folder_in_any_case(shop, monkeypatch) -> None:
+    # A client may write the keyword in another case; IMAP keywords are case-insensitive. One
+    # OR search per folder finds both kinds; the fetched flags tell them apart.
+    from inboxbot.adapters.imap import ImapMailbox
+
+    shop.write(extra=REMINDERS)
+    for n, subject in enumerate(("Gift wrapping", "Teapot")):
+        shop.dovecot.append("INBOX", customer_mail(
+            f"c{n}@customer.example", subject, "Hello, a question about my order, please.",
+            msgid=f"<both{n}@customer.example>"))
+    _run(shop, MONDAY_10)
+    _set_keyword(shop, "INBOX", "<both0@customer.example>", "$followup")
+    _set_keyword(shop, "INBOX", "<both1@customer.example>", "$RESOLVED")
+    searches: list[str] = []
+    real_search = ImapMailbox.search
+    monkeypatch.setattr(ImapMailbox, "search",
+                        lambda self, c: searches.append(str(c)) or real_search(self, c))
+
+    _run(shop, MONDAY_10 + timedelta(hours=1))
+
+    kinds = {(r["message_id"], r["kind"]) for r in _reminders(shop) if r["origin"] == "keyword"}
+    assert kinds == {
+        ("<both0@customer.example>", "custom"), ("<both1@customer.example>", "checkin")}
+    keyword_searches = [s for s in searches if "KEYWORD" in s]
+    assert keyword_searches and all("$Resolved" in s and "$FollowUp" in s for s in keyword_searches)

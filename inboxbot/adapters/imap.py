@@ -216,9 +216,15 @@ class ImapMailbox:
         # INBOX is case-insensitive (RFC 3501 5.1); every other name is compared exactly.
         return "INBOX" if name.upper() == "INBOX" else name
 
+    @property
+    def selected_folder(self) -> str | None:
+        """The folder the last successful SELECT opened (None before any)."""
+        return self._selected
+
     def select(self, folder: str) -> FolderState:
         with self._translate("select", folder):
             server_name = self._server_name(folder)
+            self._selected = None  # a SELECT that fails leaves no folder selected (RFC 3501 6.3.1)
             response = self._imap.select_folder(server_name)
             uidnext = response.get(b"UIDNEXT")
             if uidnext is None:  # optional in SELECT before IMAP4rev2

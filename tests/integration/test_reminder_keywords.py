@@ -127,3 +127,23 @@ def test_both_keywords_found_with_one_search_per_folder_in_any_case(shop, monkey
         ("<both0@customer.example>", "custom"), ("<both1@customer.example>", "checkin")}
     keyword_searches = [s for s in searches if "KEYWORD" in s]
     assert keyword_searches and all("$Resolved" in s and "$FollowUp" in s for s in keyword_searches)
+
+
+def test_a_quiet_pass_selects_the_watched_folder_twice_not_three_times(shop, monkeypatch) -> None:
+    # The pass selects it, the keyword scan ends on it and IDLE goes on from there: each SELECT
+    # of a large folder costs the server an index load (~0.3 s at 100,000 messages).
+    from inboxbot.adapters.imap import ImapMailbox
+
+    shop.write(extra=REMINDERS)
+    shop.dovecot.append("INBOX", customer_mail(
+        "q@customer.example", "Question", "Hello, do you ship to Norway?", msgid="<q@c.example>"))
+    _run(shop, MONDAY_10)
+    selected: list[str] = []
+    real_select = ImapMailbox.select
+    monkeypatch.setattr(ImapMailbox, "select",
+                        lambda self, folder: selected.append(folder) or real_select(self, folder))
+
+    _run(shop, MONDAY_10 + timedelta(hours=1))
+
+    assert selected.count("INBOX") == 2, selected
+    assert selected[-1] == "INBOX"

@@ -218,13 +218,6 @@ def _restart(shop: Any, log: Any, number: int) -> tuple[float, float]:
         process.wait(timeout=30)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="1.2 s to idle without a state file, 1.7-2.3 s with one (2026-12-01, load < 0.5): "
-    "the classifier is no longer built at start-up; what is left is imports (~0.35 s), nine "
-    "SELECTs of the folders the reminder runner and Sent sync look at (~0.6 s) and the start-up "
-    "reminders round (~0.4 s); not yet isolated: why a state file adds ~0.5 s",
-)
 def test_restart_on_a_100k_folder_is_idle_within_2s(shop) -> None:
     shop.write()
     seeded = time.monotonic()

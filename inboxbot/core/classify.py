@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from inboxbot.core.literals import Required, max_width, may_match, required_literals
+from inboxbot.core.literals import Required, max_width, may_match, required_literals, selectivity
 from inboxbot.core.quotes import strip_quotes
 from inboxbot.errors import ConfigError
 
@@ -318,10 +318,6 @@ class _Raw:
         return hits
 
 
-def _fewest(choice: frozenset[str]) -> tuple[int, int]:
-    return min(map(len, choice)), -len(choice)
-
-
 def _occurrences(text: str, literals: Iterable[str]) -> list[int]:
     found = []
     for literal in literals:
@@ -502,7 +498,7 @@ def _term_matcher(groups: Sequence[tuple[Category | None, float, tuple[str, ...]
 
 def _raw(branch: str, body: str) -> _Raw:
     needs = required_literals(body)
-    anchors = max(needs, key=_fewest) if needs else frozenset[str]()
+    anchors = max(needs, key=selectivity) if needs else frozenset[str]()
     return _Raw(re.compile(branch), needs, max_width(body), anchors)
 
 

@@ -72,7 +72,7 @@ def _required_of(op: Any, av: Any) -> Required:
         return _required(list(av))
     if op is _sre.BRANCH:
         # One of the alternatives matches: each must name a string, and any of them will do.
-        best = [max(_required(list(branch)), key=_strength, default=None) for branch in av[1]]
+        best = [max(_required(list(branch)), key=selectivity, default=None) for branch in av[1]]
         if all(best):
             return (frozenset().union(*(b for b in best if b)),)
         return ()
@@ -81,7 +81,7 @@ def _required_of(op: Any, av: Any) -> Required:
     return ()
 
 
-def _strength(candidate: frozenset[str]) -> tuple[int, int]:
+def selectivity(candidate: frozenset[str]) -> tuple[int, int]:
     # The shortest string bounds how often the test passes by chance; fewer strings cost fewer
     # `in` tests.
     return min(map(len, candidate)), -len(candidate)

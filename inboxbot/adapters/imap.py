@@ -28,6 +28,7 @@ from imapclient.exceptions import IMAPClientError, LoginError  # type: ignore[im
 from imapclient.response_parser import parse_fetch_response  # type: ignore[import-untyped]
 
 from inboxbot.adapters.fetch_response import parse_fetch
+from inboxbot.adapters.imap_wire import uid_fetch
 from inboxbot.core.mime import Entity
 from inboxbot.core.uidsets import sequence_set_of, uid_ranges
 from inboxbot.errors import MailboxError
@@ -326,13 +327,12 @@ class ImapMailbox:
     def _fetch_items(
         self, uids: Sequence[int], items: Sequence[str]
     ) -> dict[int, dict[bytes, Any]]:
-        """UID FETCH on imapclient's connection, the answer read by fetch_response.parse_fetch
-        (imapclient's own parser lexes it byte by byte: it cost more than the server's answer);
-        imapclient's parser still reads what parse_fetch does not understand."""
+        """UID FETCH on imapclient's connection, read off the socket by imap_wire and parsed by
+        fetch_response.parse_fetch (imapclient's own parser lexes it byte by byte, and imaplib
+        handles every line in Python: both cost more than the server's answer); imapclient's
+        parser still reads what parse_fetch does not understand."""
         uid_set = ",".join(text for _chunk, text in _uid_sets(uids))
-        typ, data = self._imap._imap.uid("FETCH", uid_set, f"({' '.join(items)})")
-        if typ != "OK":
-            raise imaplib.IMAP4.error(f"FETCH failed: {_text(data[-1] or b'') if data else typ}")
+        data = uid_fetch(self._imap._imap, uid_set, f"({' '.join(items)})")
         try:
             parsed = parse_fetch(data)
         except ValueError as error:

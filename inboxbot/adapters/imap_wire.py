@@ -1,0 +1,101 @@
+"""A UID FETCH whose answer is read off imaplib's socket without imaplib's per-line work.
+
+imaplib handles each response line in Python: three or four regex matches to tell tagged from
+untagged, a literal check, a list append per record. On a FETCH of short items (the header
+fields that confirm a push-down hit) that was 35 µs a message, four times what reading the
+bytes costs. This reader takes each line with the buffered file's C readline and each literal
+with one read, and hands back the records in imaplib's own shape, so
+fetch_response.parse_fetch reads them unchanged: a (text, literal) tuple per literal, the text
+ending in its "{n}" marker, then the rest of the response as bytes.
+
+Untagged responses other than FETCH (EXISTS, EXPUNGE, RECENT, OK [...]) go where imaplib would
+have put them, so new mail announced in the middle of a FETCH is still seen; BYE ends the
+connection as imaplib would end it.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import re
+
+__all__ = ["uid_fetch"]
+
+Record = tuple[bytes, bytes] | bytes
+
+_LITERAL_RE = re.compile(rb"\{(\d+)\}\Z")
+_FETCH_RE = re.compile(rb"\* (\d+) FETCH (.*)\Z", re.DOTALL)
+_MAX_LINE = 1_000_000  # imaplib's _MAXLINE: a longer line is a broken or hostile server
+
+
+def uid_fetch(imap: imaplib.IMAP4, uid_set: str, items: str) -> list[Record]:
+    """Send `UID FETCH uid_set items` and return its FETCH records as imaplib collects them.
+    Raises imaplib.IMAP4.error when the server refuses (NO, BAD), imaplib.IMAP4.abort when it
+    ends the connection or says something that is no IMAP."""
+    tag = imap._new_tag()
+    try:
+        imap.send(b"%s UID FETCH %s %s\r\n" % (tag, uid_set.encode("ascii"), items.encode("ascii")))
+        return _read(imap, tag + b" ")
+    finally:
+        imap.tagged_commands.pop(tag, None)
+
+
+def _read(imap: imaplib.IMAP4, tagged: bytes) -> list[Record]:
+    records: list[Record] = []
+    readline, read = imap.file.readline, imap.file.read
+    while True:
+        line = _line(readline)
+        if line.startswith(b"* "):
+            fetch = _FETCH_RE.match(line)
+            if fetch is None:
+                _untagged(imap, line)
+                continue
+            text = fetch.group(1) + b" " + fetch.group(2)
+            while (marker := _LITERAL_RE.search(text)) is not None:
+                literal = read(int(marker.group(1)))
+                if len(literal) != int(marker.group(1)):
+                    raise imaplib.IMAP4.abort("socket error: EOF inside a literal")
+                records.append((text, literal))
+                text = _line(readline)
+            records.append(text)
+        elif line.startswith(tagged):
+            status, _, detail = line[len(tagged):].partition(b" ")
+            if status != b"OK":
+                raise imaplib.IMAP4.error(
+                    f"FETCH failed: {status.decode('ascii', 'replace')} "
+                    f"{detail.decode('utf-8', 'replace')}"
+                )
+            return records
+        else:
+            raise imaplib.IMAP4.abort(f"unexpected response: {line[:200]!r}")
+
+
+def _line(readline: object) -> bytes:
+    line: bytes = readline(_MAX_LINE + 1)
+    if not line:
+        raise imaplib.IMAP4.abort("socket error: EOF")
+    if len(line) > _MAX_LINE:
+        raise imaplib.IMAP4.error(f"got more than {_MAX_LINE} bytes")
+    if not line.endswith(b"\r\n"):
+        raise imaplib.IMAP4.abort(f"socket error: unterminated line: {line[:200]!r}")
+    return line[:-2]
+
+
+def _untagged(imap: imaplib.IMAP4, line: bytes) -> None:
+    """Keep an unsolicited response where imaplib would have (untagged_responses[TYPE]), with
+    imaplib's own patterns, so what it reads later is the same as if it had read this."""
+    status = imaplib.Untagged_status.match(line)
+    if status is not None:
+        name, data = status.group("type"), status.group("data")
+        if status.group("data2"):
+            data = data + b" " + status.group("data2")
+    elif (plain := imaplib.Untagged_response.match(line)) is not None:
+        name, data = plain.group("type"), plain.group("data") or b""
+    else:
+        raise imaplib.IMAP4.abort(f"unexpected response: {line[:200]!r}")
+    kind = name.decode("ascii")
+    if kind == "BYE":
+        raise imaplib.IMAP4.abort(f"server said BYE: {data.decode('utf-8', 'replace')}")
+    append = imap._append_untagged
+    append(kind, data)
+    if kind in ("OK", "NO", "BAD") and (code := imaplib.Response_code.match(data)) is not None:
+        append(code.group("type").decode("ascii"), code.group("data"))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -26,7 +27,6 @@ from inboxbot.core.message import parse_message
 from inboxbot.core.plan import Plan
 from inboxbot.core.pushdown import Criteria, PushDown, any_of, flatten
 from inboxbot.core.rules import Rule, RuleSet, plan_matches, rule_matches
-from inboxbot.core.uidsets import sequence_set
 from inboxbot.errors import MailboxError
 from inboxbot.reminders import open_reminders
 
@@ -34,8 +34,16 @@ log = logging.getLogger("inboxbot")
 
 PUSHDOWN_MIN = 50
 SEARCH_CHUNK = 40  # keys per OR tree: one SEARCH stays a short command line
-MAX_SET_LENGTH = 7000  # characters of a UID set in a SEARCH line (see _narrowed)
 SPLIT_MIN = 4000  # UIDs from which the candidate search is split over two connections
+
+
+@dataclass(frozen=True)
+class ServerPlans:
+    """uid -> Plan for the UIDs decided on the server, and the Message-IDs of those a rule
+    matched (read with the fields that confirmed them): the log names every action's mail."""
+
+    plans: dict[int, Plan] = field(default_factory=dict)
+    message_ids: dict[int, str] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -46,8 +54,8 @@ class Searchable(Protocol):
 
 def server_plans(
     engine: Any, mailbox: Any, store: Any, uids: Sequence[int], now: datetime, *, dry_run: bool
-) -> dict[int, Plan]:
-    """uid -> Plan for the UIDs decided on the server; {} when nothing is pushed down."""
+) -> ServerPlans:
+    """The UIDs decided on the server; none when nothing is pushed down."""
     pushdown: PushDown | None = engine.pushdown
     if (
         pushdown is None
@@ -56,62 +64,75 @@ def server_plans(
         or not isinstance(mailbox, Searchable)
         or (store is not None and store.outbox_pending())
     ):
-        return {}
+        return ServerPlans()
     try:
-        plans = _plan_on_server(engine, mailbox, store, pushdown, uids, now)
+        decided = _plan_on_server(engine, mailbox, store, pushdown, uids, now)
     except MailboxError as error:
         # A server that refuses one of these searches still gets its mail filed, message by
         # message; a lost connection fails the FETCH that follows, as it would have anyway.
         log.warning("server search failed (%s); planning message by message", error)
-        return {}
+        return ServerPlans()
     log.info(
-        "server search: %d of %d messages planned from %d SEARCHes (%d by rule)",
-        len(plans), len(uids), len(pushdown.rules) + 1,
-        sum(1 for p in plans.values() if p.matched),
+        "server search: %d of %d messages planned (%d by rule)",
+        len(decided.plans), len(uids), sum(1 for p in decided.plans.values() if p.matched),
     )
-    return plans
+    return decided
 
 
 def _plan_on_server(
     engine: Any, mailbox: Any, store: Any, pushdown: PushDown, uids: Sequence[int],
     now: datetime,
-) -> dict[int, Plan]:
+) -> ServerPlans:
     scope = f"{min(uids)}:{max(uids)}"
     wanted = set(uids)
-    bookkeeping = _bookkeeping_keys(engine.config, store)
-    scope = _narrowed(mailbox, scope, [*bookkeeping, *(p.criteria for p in pushdown.rules)])
-    personal = _search_any(mailbox, scope, bookkeeping) & wanted if scope else set()
+    bookkeeping = _Bookkeeping(engine.config, store)
+    keys = [*bookkeeping.keys, *(p.criteria for p in pushdown.rules)]
+    found = _candidates(mailbox, scope, keys)
+    if found is not None:
+        return _decided_here(engine, mailbox, pushdown, bookkeeping, found & wanted, wanted, now)
+    # Some rule narrows nothing (no conditions, a `not`): a search per rule, the inexact
+    # ones' hits confirmed.
+    personal = _search_any(mailbox, scope, bookkeeping.keys) & wanted
     candidates = wanted - personal
     hits = {
         pushed.rule.name: set(_search(mailbox, scope, pushed.criteria)) & candidates
-        if scope else set()
         for pushed in pushdown.rules
     }
-    _confirm(engine, mailbox, pushdown, hits, now)
-    return _plans(engine.rules, candidates, hits)
+    message_ids = _confirm(engine, mailbox, pushdown, hits, now)
+    return ServerPlans(_plans(engine.rules, candidates, hits), message_ids)
 
 
-def _bookkeeping_keys(config: Any, store: Any) -> list[Criteria]:
-    """Search keys for mail that must take the per-message path (see the module docstring)."""
-    keys: list[Criteria] = [("NOT", ("HEADER", "From", ""))]
-    domains = {config.shop.domain.lower()} | {
-        a.rpartition("@")[2].lower() for a in config.shop.all_addresses
-    }
-    keys += [("FROM", "@" + d) for d in sorted(domains) if d]
-    if store is not None:
-        customers = {r.customer.lower() for r in open_reminders(store) if r.customer}
-        keys += [("FROM", c) for c in sorted(customers)]
-    return keys
+class _Bookkeeping:
+    """Mail that must take the per-message path (see the module docstring): as search keys for
+    the server, and as the same test on fetched header fields."""
+
+    def __init__(self, config: Any, store: Any) -> None:
+        domains = {config.shop.domain.lower()} | {
+            a.rpartition("@")[2].lower() for a in config.shop.all_addresses
+        }
+        needles = ["@" + d for d in sorted(domains) if d]
+        if store is not None:
+            needles += sorted({r.customer.lower() for r in open_reminders(store) if r.customer})
+        self.needles = tuple(needles)
+        # SEARCH FROM is a substring match on the From header; HEADER From "" finds every
+        # message that has one.
+        self.keys: list[Criteria] = [("NOT", ("HEADER", "From", "")),
+                                     *(("FROM", n) for n in self.needles)]
+
+    def applies(self, message: Any) -> bool:
+        if not message.has_header("from"):
+            return True
+        value = " ".join(message.header_all("from")).lower()
+        return any(needle in value for needle in self.needles)
 
 
-def _narrowed(mailbox: Any, scope: str, keys: Sequence[Criteria]) -> str:
-    """The UIDs in `scope` that any of `keys` may match, as a UID set ("" for none): one pass
-    over the messages for every field the rules read, so the searches that follow ask only
-    about these few. A server reads each message's headers once per pass: Dovecot took 0.9 s
-    for one cold search on From and Subject together and as long for each of them alone, and
-    answers the later searches from its cache (0.06-0.14 s each on 10,000 messages)."""
+def _candidates(mailbox: Any, scope: str, keys: Sequence[Criteria]) -> set[int] | None:
+    """The UIDs in `scope` that any of `keys` may match, or None when some key narrows nothing:
+    one pass over the messages for every field the rules read. A server reads each message's
+    headers once per pass: Dovecot took 0.9 s for one cold search on From and Subject together
+    and as long for each of them alone."""
     if not keys or any(not key for key in keys):
-        return scope  # a key that narrows nothing: every message is a candidate
+        return None
     first, _, last = scope.partition(":")
     if (
         len(keys) <= SEARCH_CHUNK
@@ -119,13 +140,36 @@ def _narrowed(mailbox: Any, scope: str, keys: Sequence[Criteria]) -> str:
         and callable(getattr(mailbox, "search_split", None))
     ):
         # The one search that reads every message: halved over two connections.
-        found = set(mailbox.search_split(int(first), int(last), flatten(any_of(keys))))
-    else:
-        found = _search_any(mailbox, scope, keys)
-    narrowed = sequence_set(found)
-    # RFC 7162 asks clients to keep command lines to about 8,192 octets; a longer set goes
-    # unsaid (a server that caches what the pass read answers the whole range cheaply too).
-    return narrowed if len(narrowed) <= MAX_SET_LENGTH else scope
+        return set(mailbox.search_split(int(first), int(last), flatten(any_of(keys))))
+    return _search_any(mailbox, scope, keys)
+
+
+def _decided_here(
+    engine: Any, mailbox: Any, pushdown: PushDown, bookkeeping: _Bookkeeping,
+    candidates: set[int], wanted: set[int], now: datetime,
+) -> ServerPlans:
+    """Every candidate's header fields are fetched anyway to confirm it, so the rules and the
+    bookkeeping are judged on them here: a search per rule would only repeat the pass (0.04 s
+    each on 10,000 messages) to say what the fields say."""
+    fields = tuple(dict.fromkeys([*pushdown.fields, "From", "Message-ID"]))
+    fetched = mailbox.fetch_fields(sorted(candidates), fields) if candidates else {}
+    personal: set[int] = set()
+    hits: dict[str, set[int]] = {p.rule.name: set() for p in pushdown.rules}
+    message_ids: dict[int, str] = {}
+    for uid, raw in fetched.items():
+        message = parse_message(raw, headers_only=True)
+        if bookkeeping.applies(message):
+            personal.add(uid)
+            continue
+        triage = engine.triage(message, now)
+        matched = [p.rule.name for p in pushdown.rules if rule_matches(p.rule, triage)]
+        for name in matched:
+            hits[name].add(uid)
+        if matched and message.message_id:
+            message_ids[uid] = message.message_id
+    # A candidate that vanished before its FETCH is not filed (nothing to move) and not sent
+    # to the per-message path (nothing to fetch there either).
+    return ServerPlans(_plans(engine.rules, wanted - personal, hits), message_ids)
 
 
 def _search(mailbox: Any, scope: str, criteria: Criteria) -> list[int]:
@@ -141,20 +185,26 @@ def _search_any(mailbox: Any, scope: str, keys: Sequence[Criteria]) -> set[int]:
 
 def _confirm(
     engine: Any, mailbox: Any, pushdown: PushDown, hits: dict[str, set[int]], now: datetime
-) -> None:
-    """Narrow each superset of hits to the messages the rule's own predicates accept."""
+) -> dict[int, str]:
+    """Narrow each superset of hits to the messages the rule's own predicates accept; the
+    Message-IDs of those confirmed (for the log)."""
     inexact = [p.rule for p in pushdown.rules if not p.exact]
     pending = sorted(set().union(*(hits[r.name] for r in inexact))) if inexact else []
+    message_ids: dict[int, str] = {}
     if not pending:
-        return
-    fetched = mailbox.fetch_fields(pending, pushdown.fields)
+        return message_ids
+    fetched = mailbox.fetch_fields(pending, tuple(dict.fromkeys([*pushdown.fields, "Message-ID"])))
     for rule in inexact:
         hits[rule.name] &= set(fetched)  # vanished meanwhile: nothing to file
     for uid, raw in fetched.items():
-        triage = engine.triage(parse_message(raw, headers_only=True), now)
+        message = parse_message(raw, headers_only=True)
+        triage = engine.triage(message, now)
         for rule in inexact:
             if uid in hits[rule.name] and not rule_matches(rule, triage):
                 hits[rule.name].discard(uid)
+        if message.message_id:
+            message_ids[uid] = message.message_id
+    return message_ids
 
 
 def _plans(rules: RuleSet, uids: Iterable[int], hits: dict[str, set[int]]) -> dict[int, Plan]:

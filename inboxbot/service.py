@@ -131,6 +131,7 @@ class Outcome:
     sent: list[str] = field(default_factory=list)
     error: str = ""
     triage: Triage | None = field(default=None, repr=False, compare=False)
+    message_id: str = ""  # of a message decided on the server, which has no `message`
 
     @property
     def facts(self) -> Facts | None:
@@ -302,10 +303,14 @@ class Executor:
     # -- executing -------------------------------------------------------------------------
 
     def process(
-        self, batch: Sequence[Fetched], pushed: Mapping[int, Plan] | None = None
+        self,
+        batch: Sequence[Fetched],
+        pushed: Mapping[int, Plan] | None = None,
+        message_ids: Mapping[int, str] | None = None,
     ) -> list[Outcome]:
         """Plan, execute and record one batch: the fetched messages, plus those whose Plan
-        the server searches already decided (`pushed`, see inboxbot.pushdown)."""
+        the server searches already decided (`pushed`, with the Message-IDs they read; see
+        inboxbot.pushdown)."""
         now = self.clock()
         headers_only = not self.engine.needs_text
         self._last_triage = {}
@@ -326,8 +331,10 @@ class Executor:
                 self._resume_marks(outcome)
             outcomes.append(outcome)
             self._collect(outcome, work)
+        known_ids = message_ids or {}
         for uid, plan in (pushed or {}).items():
-            outcome = Outcome(uid, None, None, plan, self.engine.config.imap.watch)
+            outcome = Outcome(uid, None, None, plan, self.engine.config.imap.watch,
+                              message_id=known_ids.get(uid, ""))
             outcomes.append(outcome)
             self._collect(outcome, work)
         if self.dry_run:
@@ -588,7 +595,7 @@ def _log_unanswered(outcome: Outcome) -> None:
 def log_action(outcome: Outcome, kind: str, detail: str) -> None:
     """One log line per action taken, with the inbound Message-ID: what staff search logs by
     (also a field of its own with --log-format json)."""
-    message_id = outcome.message.message_id if outcome.message else ""
+    message_id = outcome.message.message_id if outcome.message else outcome.message_id
     log.info(
         "uid %s %s: %s %s",
         outcome.uid,
@@ -641,7 +648,8 @@ def run_pass(
     started = time.monotonic()
     headers_only = not engine.needs_text
     # Header rules on a backlog: the server searches decide most Plans (inboxbot.pushdown).
-    plans = server_plans(engine, mailbox, store, uids, executor.clock(), dry_run=executor.dry_run)
+    decided = server_plans(engine, mailbox, store, uids, executor.clock(), dry_run=executor.dry_run)
+    plans = decided.plans
     # Pushed-down messages cost little each, so their batches are larger: fewer MOVE and STORE
     # commands, each of which makes the server rewrite its index.
     for batch in chunks(uids, PUSHED_BATCH_SIZE if plans else BATCH_SIZE):
@@ -649,7 +657,9 @@ def run_pass(
             break
         rest = [u for u in batch if u not in plans]
         fetched = mailbox.fetch(rest, headers_only=headers_only) if rest else []
-        done_now = executor.process(fetched, {u: plans[u] for u in batch if u in plans})
+        done_now = executor.process(
+            fetched, {u: plans[u] for u in batch if u in plans}, decided.message_ids
+        )
         del fetched  # the raw bytes of a batch: not while the next one is fetched
         processed += len(done_now)
         if keep:

@@ -28,7 +28,7 @@ from inboxbot.core.plan import Plan
 from inboxbot.core.pushdown import Criteria, PushDown, any_of, flatten
 from inboxbot.core.rules import Rule, RuleSet, plan_matches, rule_matches
 from inboxbot.errors import MailboxError
-from inboxbot.reminders import open_reminders
+from inboxbot.reminders import SEEN, open_reminders
 
 log = logging.getLogger("inboxbot")
 
@@ -44,6 +44,9 @@ class ServerPlans:
 
     plans: dict[int, Plan] = field(default_factory=dict)
     message_ids: dict[int, str] = field(default_factory=dict)
+    # Those no rule can match, already marked $InboxbotSeen while the candidates were judged:
+    # the mark is all there is to do for them.
+    marked: frozenset[int] = frozenset()
 
 
 @runtime_checkable
@@ -156,20 +159,32 @@ def _decided_here(
     personal: set[int] = set()
     hits: dict[str, set[int]] = {p.rule.name: set() for p in pushdown.rules}
     message_ids: dict[int, str] = {}
-    for uid, raw in fetched.items():
-        message = parse_message(raw, headers_only=True)
-        if bookkeeping.applies(message):
-            personal.add(uid)
-            continue
-        triage = engine.triage(message, now)
-        matched = [p.rule.name for p in pushdown.rules if rule_matches(p.rule, triage)]
-        for name in matched:
-            hits[name].add(uid)
-        if matched and message.message_id:
-            message_ids[uid] = message.message_id
+
+    def judge() -> None:
+        for uid, raw in fetched.items():
+            message = parse_message(raw, headers_only=True)
+            if bookkeeping.applies(message):
+                personal.add(uid)
+                continue
+            triage = engine.triage(message, now)
+            matched = [p.rule.name for p in pushdown.rules if rule_matches(p.rule, triage)]
+            for name in matched:
+                hits[name].add(uid)
+            if matched and message.message_id:
+                message_ids[uid] = message.message_id
+
+    # The rest match nothing: marking them is all they need, and the server does it while
+    # the candidates are judged here (0.2-0.3 s each, on 10,000 messages).
+    rest = sorted(wanted - candidates)
+    marked: frozenset[int] = frozenset()
+    if rest and callable(getattr(mailbox, "mark_during", None)):
+        mailbox.mark_during(rest, SEEN, judge)
+        marked = frozenset(rest)
+    else:
+        judge()
     # A candidate that vanished before its FETCH is not filed (nothing to move) and not sent
     # to the per-message path (nothing to fetch there either).
-    return ServerPlans(_plans(engine.rules, wanted - personal, hits), message_ids)
+    return ServerPlans(_plans(engine.rules, wanted - personal, hits), message_ids, marked)
 
 
 def _search(mailbox: Any, scope: str, criteria: Criteria) -> list[int]:

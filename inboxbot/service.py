@@ -11,7 +11,7 @@ import email.utils
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -307,10 +307,11 @@ class Executor:
         batch: Sequence[Fetched],
         pushed: Mapping[int, Plan] | None = None,
         message_ids: Mapping[int, str] | None = None,
+        marked: Collection[int] = (),
     ) -> list[Outcome]:
         """Plan, execute and record one batch: the fetched messages, plus those whose Plan
-        the server searches already decided (`pushed`, with the Message-IDs they read; see
-        inboxbot.pushdown)."""
+        the server searches already decided (`pushed`, with the Message-IDs they read, and
+        those of them `marked` $InboxbotSeen already; see inboxbot.pushdown)."""
         now = self.clock()
         headers_only = not self.engine.needs_text
         self._last_triage = {}
@@ -351,7 +352,7 @@ class Executor:
         if state is not None:
             self.store.set_in_flight(state.name, state.uidvalidity, [o.uid for o in done])
         self._record(done, now, replayed)  # flushes: all of the above is durable from here
-        self._apply(work, outcomes)
+        self._apply(work, outcomes, marked)
         if state is not None:
             self.store.set_in_flight(state.name, state.uidvalidity, [])
         for outcome in done:
@@ -505,7 +506,7 @@ class Executor:
             self.mailbox.add_keywords([outcome.uid], [mark])
         self.store.outbox_set_state(key, "done")
 
-    def _apply(self, work: _Work, outcomes: list[Outcome]) -> None:
+    def _apply(self, work: _Work, outcomes: list[Outcome], marked: Collection[int] = ()) -> None:
         deferred = set(work.deferred)
         done = [o for o in outcomes if o.uid not in deferred]
         keywords: dict[str, list[int]] = defaultdict(list)
@@ -527,7 +528,8 @@ class Executor:
             self.mailbox.add_keywords(uids, [SEEN])
             self.mailbox.move(uids, folder)
         moved = {uid for uids in moves.values() for uid in uids}
-        staying = [o.uid for o in done if o.uid not in moved]
+        skip = moved | set(marked) if marked else moved
+        staying = [o.uid for o in done if o.uid not in skip]
         if staying:
             self.mailbox.add_keywords(staying, [SEEN])
         self.deferred.update(deferred)
@@ -658,7 +660,8 @@ def run_pass(
         rest = [u for u in batch if u not in plans]
         fetched = mailbox.fetch(rest, headers_only=headers_only) if rest else []
         done_now = executor.process(
-            fetched, {u: plans[u] for u in batch if u in plans}, decided.message_ids
+            fetched, {u: plans[u] for u in batch if u in plans}, decided.message_ids,
+            decided.marked,
         )
         del fetched  # the raw bytes of a batch: not while the next one is fetched
         processed += len(done_now)

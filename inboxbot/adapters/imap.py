@@ -28,7 +28,7 @@ from imapclient.exceptions import IMAPClientError, LoginError  # type: ignore[im
 from imapclient.response_parser import parse_fetch_response  # type: ignore[import-untyped]
 
 from inboxbot.adapters.fetch_response import parse_fetch
-from inboxbot.adapters.imap_wire import uid_fetch
+from inboxbot.adapters.imap_wire import finish, send, uid_fetch
 from inboxbot.core.mime import Entity
 from inboxbot.core.uidsets import sequence_set_of, uid_ranges
 from inboxbot.errors import MailboxError
@@ -417,6 +417,25 @@ class ImapMailbox:
             for keyword in keywords:
                 for _chunk, uid_set in _uid_sets(uids):
                     self._imap.add_flags(uid_set, [keyword], silent=True)
+
+    def mark_during(self, uids: Sequence[int], keyword: str, work: Callable[[], T]) -> T:
+        """Set `keyword` on `uids` while `work` (which must not use this connection) runs: the
+        STOREs are sent first and their answers read after, so the server's index update and
+        the client's work overlap instead of following each other."""
+        if not _FLAG_RE.fullmatch(keyword):
+            raise MailboxError(f"{keyword!r} is not a valid IMAP keyword")
+        with self._translate("store keywords", self._selected):
+            imap = self._imap._imap
+            tags = [send(imap, f"UID STORE {uid_set} +FLAGS.SILENT ({keyword})")
+                    for _chunk, uid_set in _uid_sets(uids)]
+            try:
+                result = work()
+            except BaseException:
+                with contextlib.suppress(Exception):  # the work's error is the one to see
+                    finish(imap, tags)
+                raise
+            finish(imap, tags)
+            return result
 
     def append(
         self, folder: str, raw: bytes, flags: Sequence[str] = (), when: datetime | None = None

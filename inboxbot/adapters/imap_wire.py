@@ -1,4 +1,4 @@
-"""A UID FETCH whose answer is read off imaplib's socket without imaplib's per-line work.
+"""IMAP commands whose answers are read off imaplib's socket without imaplib's per-line work.
 
 imaplib handles each response line in Python: three or four regex matches to tell tagged from
 untagged, a literal check, a list append per record. On a FETCH of short items (the header
@@ -7,6 +7,9 @@ bytes costs. This reader takes each line with the buffered file's C readline and
 with one read, and hands back the records in imaplib's own shape, so
 fetch_response.parse_fetch reads them unchanged: a (text, literal) tuple per literal, the text
 ending in its "{n}" marker, then the rest of the response as bytes.
+
+Commands can also be sent ahead and their answers read later (`send`, then `finish`): a STORE
+the server works on while the client parses what it fetched before.
 
 Untagged responses other than FETCH (EXISTS, EXPUNGE, RECENT, OK [...]) go where imaplib would
 have put them, so new mail announced in the middle of a FETCH is still seen; BYE ends the
@@ -18,7 +21,7 @@ from __future__ import annotations
 import imaplib
 import re
 
-__all__ = ["uid_fetch"]
+__all__ = ["finish", "send", "uid_fetch"]
 
 Record = tuple[bytes, bytes] | bytes
 
@@ -31,12 +34,40 @@ def uid_fetch(imap: imaplib.IMAP4, uid_set: str, items: str) -> list[Record]:
     """Send `UID FETCH uid_set items` and return its FETCH records as imaplib collects them.
     Raises imaplib.IMAP4.error when the server refuses (NO, BAD), imaplib.IMAP4.abort when it
     ends the connection or says something that is no IMAP."""
-    tag = imap._new_tag()
+    return finish(imap, [send(imap, f"UID FETCH {uid_set} {items}")])
+
+
+def send(imap: imaplib.IMAP4, command: str) -> bytes:
+    """Send one command line (no literals); returns its tag for `finish`."""
+    tag: bytes = imap._new_tag()
     try:
-        imap.send(b"%s UID FETCH %s %s\r\n" % (tag, uid_set.encode("ascii"), items.encode("ascii")))
-        return _read(imap, tag + b" ")
-    finally:
+        imap.send(tag + b" " + command.encode("ascii") + b"\r\n")
+    except BaseException:
         imap.tagged_commands.pop(tag, None)
+        raise
+    return tag
+
+
+def finish(imap: imaplib.IMAP4, tags: list[bytes]) -> list[Record]:
+    """Read the answers of commands sent with `send`, in the order they were sent; returns the
+    FETCH records among them. Every answer is read even when one is a refusal, so the
+    connection stays in step; the first refusal is raised after."""
+    records: list[Record] = []
+    refused: imaplib.IMAP4.error | None = None
+    try:
+        for tag in tags:
+            try:
+                records.extend(_read(imap, tag + b" "))
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error as error:
+                refused = refused or error
+    finally:
+        for tag in tags:
+            imap.tagged_commands.pop(tag, None)
+    if refused is not None:
+        raise refused
+    return records
 
 
 def _read(imap: imaplib.IMAP4, tagged: bytes) -> list[Record]:
@@ -61,8 +92,7 @@ def _read(imap: imaplib.IMAP4, tagged: bytes) -> list[Record]:
             status, _, detail = line[len(tagged):].partition(b" ")
             if status != b"OK":
                 raise imaplib.IMAP4.error(
-                    f"FETCH failed: {status.decode('ascii', 'replace')} "
-                    f"{detail.decode('utf-8', 'replace')}"
+                    f"{status.decode('ascii', 'replace')} {detail.decode('utf-8', 'replace')}"
                 )
             return records
         else:

@@ -214,13 +214,38 @@ def test_one_pass_finds_the_candidates_and_their_fields_decide(header_shop, monk
     # The server reads each message's headers once for every field the rules need; the
     # candidates' fields are fetched to confirm them anyway, so they also say which rule
     # matched and which mail is the staff's: no search per rule after the pass.
+    from inboxbot.adapters.imap import ImapMailbox
+
     sent = _recording_searches(monkeypatch)
+    marked_early: list[int] = []
+    marked_later: list[int] = []
+    real_mark, real_add = ImapMailbox.mark_during, ImapMailbox.add_keywords
+
+    def mark_during(self, uids, keyword, work):
+        marked_early.extend(uids)
+        return real_mark(self, uids, keyword, work)
+
+    def add_keywords(self, uids, keywords):
+        if SEEN in keywords:
+            marked_later.extend(uids)
+        return real_add(self, uids, keywords)
+
+    monkeypatch.setattr(ImapMailbox, "mark_during", mark_during)
+    monkeypatch.setattr(ImapMailbox, "add_keywords", add_keywords)
     mails, expected, flagged = _backlog()
-    header_shop.dovecot.append_many("INBOX", mails)
+    uids = header_shop.dovecot.append_many("INBOX", mails)
     serve(header_shop.config(), once=True)
 
     ruled = [c for c in sent if "FROM" in str(c) or "SUBJECT" in str(c) or "X-Topic" in str(c)]
     assert len(ruled) == 1, ruled
+    # What no key matched ("Hello" mail, some decoys) was marked while the candidates were
+    # judged, and only then; every message was marked exactly once.
+    hello = {uid for uid, raw in zip(uids, mails, strict=True) if b"\nSubject: Hello\n" in raw}
+    untouched = {uid for i, uid in enumerate(uids)
+                 if expected[f"<push.{i}@test.example>"] == "INBOX"
+                 and f"<push.{i}@test.example>" not in flagged}
+    assert hello <= set(marked_early) <= untouched, marked_early
+    assert sorted(marked_early + marked_later) == sorted(uids)
     assert all(word in str(ruled[0]) for word in ("@vip.example", "urgent", "asap", "X-Topic",
                                                   "@shop.example")), ruled[0]
     found = _where(header_shop)

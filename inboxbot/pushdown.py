@@ -18,12 +18,13 @@ missing), below PUSHDOWN_MIN messages (one FETCH is cheaper than a SEARCH per ru
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from inboxbot.core.message import parse_message
+from inboxbot.core.message import parse_message, preload
 from inboxbot.core.plan import Plan
 from inboxbot.core.pushdown import Criteria, PushDown, any_of, flatten
 from inboxbot.core.rules import Rule, RuleSet, plan_matches, rule_matches
@@ -90,7 +91,14 @@ def _plan_on_server(
     wanted = set(uids)
     bookkeeping = _Bookkeeping(engine.config, store)
     keys = [*bookkeeping.keys, *(p.criteria for p in pushdown.rules)]
-    found = _candidates(mailbox, scope, keys)
+    # The client waits for the one pass over every message; meanwhile it imports what the
+    # candidates' headers will need (joined before anything else could import it too).
+    loading = threading.Thread(target=preload, name="inboxbot-preload", daemon=True)
+    loading.start()
+    try:
+        found = _candidates(mailbox, scope, keys)
+    finally:
+        loading.join()
     if found is not None:
         return _decided_here(engine, mailbox, pushdown, bookkeeping, found & wanted, wanted, now)
     # Some rule narrows nothing (no conditions, a `not`): a search per rule, the inexact

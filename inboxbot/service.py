@@ -337,7 +337,8 @@ class Executor:
             outcome = Outcome(uid, None, None, plan, self.engine.config.imap.watch,
                               message_id=known_ids.get(uid, ""))
             outcomes.append(outcome)
-            self._collect(outcome, work)
+            if plan.actions:  # the rest (most of a backlog) has nothing to collect
+                self._collect(outcome, work)
         if self.dry_run:
             return outcomes
         self._send_all(work, now)

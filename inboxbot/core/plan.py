@@ -54,6 +54,8 @@ class Plan:
 
     @property
     def active(self) -> tuple[Action, ...]:
+        if not self.actions:  # most of a backlog: asked for every message, more than once
+            return ()
         return tuple(a for a in self.actions if a.skipped is None)
 
     def of_type(self, kind: ActionType) -> tuple[Action, ...]:

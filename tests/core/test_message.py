@@ -12,8 +12,10 @@ from inboxbot.core.message import (
     TEXT_LIMIT,
     _charset,
     _filename,
+    _from_email,
     html_to_text,
     parse_message,
+    plain_header_fields,
     single_line,
 )
 
@@ -149,3 +151,81 @@ def test_single_line_shortcut_is_the_substitution(value: str) -> None:
     from inboxbot.core.message import _CRLF_RE
 
     assert single_line(value) == _CRLF_RE.sub(" ", value).strip()
+
+
+# -- the plain header split (parse_message(headers_only=True) without the email package) ------
+
+_NAMES = st.sampled_from(["From", "Subject", "Message-ID", "To", "Cc", "X-Topic", "Received",
+                          "Content-Type", "from", "X:odd", "Bad Name", " Folded", "From "])
+_VALUES = st.lists(
+    st.one_of(
+        st.sampled_from(["Anna <anna@x.example>", "=?utf-8?q?J=C3=BCrgen?= <j@x.example>",
+                         "<id.1@x.example>", "urgent: help", "", " ", "a,b;c", "\t",
+                         "=?iso-8859-1?b?/w==?=", "x\x0cy", "caf\u00e9"]),
+        st.text(st.characters(min_codepoint=0, max_codepoint=127), max_size=12),
+    ),
+    min_size=1, max_size=3,
+)
+_BREAKS = st.sampled_from(["\r\n", "\n", "\r"])
+
+
+@st.composite
+def _header_blocks(draw: st.DrawFn) -> bytes:
+    lines = []
+    for _ in range(draw(st.integers(0, 5))):
+        name, pieces, br = draw(_NAMES), draw(_VALUES), draw(_BREAKS)
+        # Later pieces become folded continuation lines.
+        gap = draw(st.sampled_from(["", " ", "  ", "\t"]))
+        folds = "".join(f"{draw(st.sampled_from([' ', chr(9)]))}{p}{br}" for p in pieces[1:])
+        lines.append(f"{name}:{gap}{pieces[0]}{br}{folds}")
+    tail = draw(st.sampled_from(["", "\r\n", "\r\nbody text\r\n", "not a header\r\n"]))
+    return ("".join(lines) + tail).encode("utf-8", "surrogateescape")
+
+
+def _email_package(raw: bytes) -> email.message.Message:
+    import email.policy
+    from email.parser import BytesParser
+
+    return BytesParser(policy=email.policy.compat32).parsebytes(raw, headersonly=True)
+
+
+@settings(max_examples=600)
+@given(_header_blocks())
+def test_the_plain_header_split_is_the_email_packages_answer(raw: bytes) -> None:
+    fields = plain_header_fields(raw)
+    if fields is None:
+        return  # left to the email package
+    parsed = _email_package(raw)
+    assert fields == parsed.items()
+    assert not parsed.defects
+    lean = parse_message(raw, headers_only=True)
+    full = _from_email(parsed, len(raw), headers_only=True)
+    assert lean == full
+    assert (lean._index, lean._raw_addresses) == (full._index, full._raw_addresses)
+    assert (lean.from_, lean.to, lean.cc) == (full.from_, full.to, full.cc)
+
+
+def test_the_plain_header_split_takes_the_common_confirm_fields() -> None:
+    raw = (b"From: =?utf-8?q?J=C3=BCrgen?= <j@vip.example>\r\nSubject: urgent:\r\n help\r\n"
+           b"Message-ID: <m1@x.example>\r\n\r\n")
+    assert plain_header_fields(raw) == [
+        ("From", "=?utf-8?q?J=C3=BCrgen?= <j@vip.example>"),
+        ("Subject", "urgent:\r\n help"),
+        ("Message-ID", "<m1@x.example>"),
+    ]
+    message = parse_message(raw, headers_only=True)
+    assert message.sender is not None and message.sender.name == "Jürgen"
+    assert message.subject.split() == ["urgent:", "help"]
+    assert message.message_id == "<m1@x.example>"
+    assert message == _from_email(_email_package(raw), len(raw), headers_only=True)
+
+
+def test_what_the_plain_split_does_not_cover_goes_to_the_email_package() -> None:
+    for raw in (b"From: caf\xc3\xa9 <c@x.example>\r\n",  # 8-bit
+                b"Content-Type: text/html\r\nFrom: a@x.example\r\n",
+                b" folded first\r\nFrom: a@x.example\r\n",
+                b"From a@x.example Mon Jan 1\r\nFrom: a@x.example\r\n",
+                b"Subject: a\x0cb\r\n"):
+        assert plain_header_fields(raw) is None, raw
+        assert parse_message(raw, headers_only=True) == _from_email(
+            _email_package(raw), len(raw), headers_only=True)

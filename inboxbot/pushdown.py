@@ -163,12 +163,11 @@ def _decided_here(
     bookkeeping are judged on them here: a search per rule would only repeat the pass (0.04 s
     each on 10,000 messages) to say what the fields say."""
     fields = tuple(dict.fromkeys([*pushdown.fields, "From", "Message-ID"]))
-    fetched = mailbox.fetch_fields(sorted(candidates), fields) if candidates else {}
     personal: set[int] = set()
     hits: dict[str, set[int]] = {p.rule.name: set() for p in pushdown.rules}
     message_ids: dict[int, str] = {}
 
-    def judge() -> None:
+    def judge(fetched: dict[int, bytes]) -> None:
         for uid, raw in fetched.items():
             message = parse_message(raw, headers_only=True)
             if bookkeeping.applies(message):
@@ -181,15 +180,15 @@ def _decided_here(
             if matched and message.message_id:
                 message_ids[uid] = message.message_id
 
-    # The rest match nothing: marking them is all they need, and the server does it while
-    # the candidates are judged here (0.2-0.3 s each, on 10,000 messages).
+    # The rest match nothing: marking them is all they need, and the server does it while the
+    # candidates' fields are read and judged here (0.2-0.3 s each, on 10,000 messages).
     rest = sorted(wanted - candidates)
     marked: frozenset[int] = frozenset()
-    if rest and callable(getattr(mailbox, "mark_during", None)):
-        mailbox.mark_during(rest, SEEN, judge)
+    if rest and candidates and callable(getattr(mailbox, "fetch_fields_marking", None)):
+        mailbox.fetch_fields_marking(sorted(candidates), fields, rest, SEEN, judge)
         marked = frozenset(rest)
     else:
-        judge()
+        judge(mailbox.fetch_fields(sorted(candidates), fields) if candidates else {})
     # A candidate that vanished before its FETCH is not filed (nothing to move) and not sent
     # to the per-message path (nothing to fetch there either).
     return ServerPlans(_plans(engine.rules, wanted - personal, hits), message_ids, marked)

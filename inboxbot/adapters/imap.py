@@ -331,8 +331,11 @@ class ImapMailbox:
         fetch_response.parse_fetch (imapclient's own parser lexes it byte by byte, and imaplib
         handles every line in Python: both cost more than the server's answer); imapclient's
         parser still reads what parse_fetch does not understand."""
-        uid_set = ",".join(text for _chunk, text in _uid_sets(uids))
-        data = uid_fetch(self._imap._imap, uid_set, f"({' '.join(items)})")
+        data = uid_fetch(self._imap._imap, _uid_set_text(uids), f"({' '.join(items)})")
+        return self._parse_items(data, uids)
+
+    @staticmethod
+    def _parse_items(data: list[Any], uids: Sequence[int]) -> dict[int, dict[bytes, Any]]:
         try:
             parsed = parse_fetch(data)
         except ValueError as error:
@@ -344,21 +347,45 @@ class ImapMailbox:
 
     def fetch_fields(self, uids: Sequence[int], fields: Sequence[str]) -> dict[int, bytes]:
         """uid -> just these header fields (HEADER.FIELDS), for confirming search hits."""
-        result: dict[int, bytes] = {}
         if not uids or not fields:
-            return result
-        for name in fields:
-            if not _FIELD_RE.fullmatch(name):
-                raise MailboxError(f"{name!r} is not a header field name")
-        item = f"BODY.PEEK[HEADER.FIELDS ({' '.join(fields).upper()})]"
+            return {}
+        item = _fields_item(fields)
+        result: dict[int, bytes] = {}
         with self._translate("fetch", self._selected):
             for chunk in _chunks(uids):
-                for uid, data in self._fetch_items(chunk, [item]).items():
-                    # The server echoes the item its own way (spacing, case): take it by prefix.
-                    value = next((v for k, v in data.items()
-                                  if k.startswith(b"BODY[HEADER.FIELDS")), b"")
-                    result[uid] = bytes(value or b"")
+                result.update(_field_values(self._fetch_items(chunk, [item])))
         return result
+
+    def fetch_fields_marking(
+        self,
+        uids: Sequence[int],
+        fields: Sequence[str],
+        marking: Sequence[int],
+        keyword: str,
+        judge: Callable[[dict[int, bytes]], T],
+    ) -> T:
+        """judge(fetch_fields(uids, fields)) while the server sets `keyword` on `marking`: the
+        FETCHes and the STOREs are sent at once, the fields read as they arrive and judged
+        while the server still works through the STOREs (which it does after the FETCHes:
+        commands on one connection run in order). `judge` must not use this connection."""
+        if not _FLAG_RE.fullmatch(keyword):
+            raise MailboxError(f"{keyword!r} is not a valid IMAP keyword")
+        item = _fields_item(fields)
+        with self._translate("fetch and store keywords", self._selected):
+            imap = self._imap._imap
+            fetches = [send(imap, f"UID FETCH {_uid_set_text(chunk)} ({item})")
+                       for chunk in _chunks(uids)]
+            stores = [send(imap, f"UID STORE {uid_set} +FLAGS.SILENT ({keyword})")
+                      for _chunk, uid_set in _uid_sets(marking)]
+            try:
+                fetched = _field_values(self._parse_items(finish(imap, fetches), uids))
+                result = judge(fetched)
+            except BaseException:
+                with contextlib.suppress(Exception):  # in step again; the first error is the one
+                    finish(imap, stores)
+                raise
+            finish(imap, stores)
+            return result
 
     def fetch_full(self, uid: int) -> bytes:
         with self._translate("fetch message", self._selected):
@@ -417,25 +444,6 @@ class ImapMailbox:
             for keyword in keywords:
                 for _chunk, uid_set in _uid_sets(uids):
                     self._imap.add_flags(uid_set, [keyword], silent=True)
-
-    def mark_during(self, uids: Sequence[int], keyword: str, work: Callable[[], T]) -> T:
-        """Set `keyword` on `uids` while `work` (which must not use this connection) runs: the
-        STOREs are sent first and their answers read after, so the server's index update and
-        the client's work overlap instead of following each other."""
-        if not _FLAG_RE.fullmatch(keyword):
-            raise MailboxError(f"{keyword!r} is not a valid IMAP keyword")
-        with self._translate("store keywords", self._selected):
-            imap = self._imap._imap
-            tags = [send(imap, f"UID STORE {uid_set} +FLAGS.SILENT ({keyword})")
-                    for _chunk, uid_set in _uid_sets(uids)]
-            try:
-                result = work()
-            except BaseException:
-                with contextlib.suppress(Exception):  # the work's error is the one to see
-                    finish(imap, tags)
-                raise
-            finish(imap, tags)
-            return result
 
     def append(
         self, folder: str, raw: bytes, flags: Sequence[str] = (), when: datetime | None = None
@@ -588,6 +596,26 @@ def _explain(exc: BaseException, box: ImapMailbox) -> str:
 
 def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _fields_item(fields: Sequence[str]) -> str:
+    for name in fields:
+        if not _FIELD_RE.fullmatch(name):
+            raise MailboxError(f"{name!r} is not a header field name")
+    return f"BODY.PEEK[HEADER.FIELDS ({' '.join(fields).upper()})]"
+
+
+def _field_values(items: dict[int, dict[bytes, Any]]) -> dict[int, bytes]:
+    # The server echoes the item its own way (spacing, case): taken by its prefix.
+    return {
+        uid: bytes(next((v for k, v in data.items() if k.startswith(b"BODY[HEADER.FIELDS")), b"")
+                   or b"")
+        for uid, data in items.items()
+    }
+
+
+def _uid_set_text(uids: Sequence[int]) -> str:
+    return ",".join(text for _chunk, text in _uid_sets(uids))
 
 
 def _chunks(uids: Sequence[int]) -> Iterator[list[int]]:

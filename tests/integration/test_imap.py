@@ -424,51 +424,52 @@ def test_add_keywords_rejects_an_injection(box: ImapMailbox, dovecot: Dovecot) -
         box.add_keywords([1], ["$Ok) \\Deleted ("])
 
 
-def test_mark_during_sets_the_keyword_while_the_work_runs(
+def test_fetch_fields_marking_judges_the_fields_while_the_keyword_is_set(
     box: ImapMailbox, dovecot: Dovecot
 ) -> None:
     uids = dovecot.append_many("INBOX", [plain(n) for n in range(40)])
     box.select("INBOX")
-    scattered = uids[::3]  # several ranges in the UID set
-    seen_by_others: list[set[str]] = []
+    fetched, scattered = uids[1::3], uids[::3]  # several ranges in each UID set
+    judged: list[dict[int, bytes]] = []
 
-    def work() -> str:
-        # Another session looks while the STORE is under way; this connection must not be used.
-        client = dovecot.client()
-        client.select_folder("INBOX", readonly=True)
-        seen_by_others.append({k.decode() for f in client.get_flags(uids).values() for k in f})
-        client.logout()
+    def judge(fields: dict[int, bytes]) -> str:
+        judged.append(fields)
         return "done"
 
-    assert box.mark_during(scattered, "$Mark", work) == "done"
-    assert seen_by_others, "the work ran"
+    assert box.fetch_fields_marking(fetched, ["From", "Subject"], scattered, "$Mark", judge) == (
+        "done")
+    assert judged == [box.fetch_fields(fetched, ["From", "Subject"])]
+    assert all(b"Subject: Order" in raw and b"To:" not in raw for raw in judged[0].values())
     flags = {f.uid: f.flags for f in box.fetch(uids, headers_only=True)}
     assert {u for u, f in flags.items() if "$Mark" in f} == set(scattered)
     assert box.search(["KEYWORD", "$Mark"]) == sorted(scattered), "the connection is in step"
 
 
-def test_mark_during_a_refused_store_raises_after_the_work(
+def test_fetch_fields_marking_a_refused_store_raises_after_the_judging(
     box: ImapMailbox, dovecot: Dovecot
 ) -> None:
     uids = dovecot.append_many("INBOX", [plain(n) for n in range(3)])
     box.select("INBOX")
-    ran: list[bool] = []
+    judged: list[int] = []
     with pytest.raises(MailboxError, match=r"store keywords.*BAD"):
-        # A flag the server does not know: BAD, read after the work is done.
-        box.mark_during(uids, "\\Bogus", lambda: ran.append(True))
-    assert ran == [True]
+        # A flag the server does not know: BAD, read after the judging is done.
+        box.fetch_fields_marking(uids[:1], ["From"], uids, "\\Bogus",
+                                 lambda fields: judged.extend(fields))
+    assert judged == uids[:1]
     assert box.search(["ALL"]) == uids, "the connection is in step"
 
 
-def test_mark_during_the_work_failing_is_the_error_seen(box: ImapMailbox, dovecot: Dovecot) -> None:
+def test_fetch_fields_marking_a_failing_judge_is_the_error_seen(
+    box: ImapMailbox, dovecot: Dovecot
+) -> None:
     uids = dovecot.append_many("INBOX", [plain(n) for n in range(3)])
     box.select("INBOX")
 
-    def failing() -> None:
+    def failing(fields: dict[int, bytes]) -> None:
         raise RuntimeError("parse failed")
 
     with pytest.raises(RuntimeError, match="parse failed"):
-        box.mark_during(uids, "$Mark", failing)
+        box.fetch_fields_marking(uids[:1], ["From"], uids, "$Mark", failing)
     assert box.search(["KEYWORD", "$Mark"]) == uids, "the STOREs were still read"
 
 

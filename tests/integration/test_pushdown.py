@@ -219,18 +219,18 @@ def test_one_pass_finds_the_candidates_and_their_fields_decide(header_shop, monk
     sent = _recording_searches(monkeypatch)
     marked_early: list[int] = []
     marked_later: list[int] = []
-    real_mark, real_add = ImapMailbox.mark_during, ImapMailbox.add_keywords
+    real_mark, real_add = ImapMailbox.fetch_fields_marking, ImapMailbox.add_keywords
 
-    def mark_during(self, uids, keyword, work):
-        marked_early.extend(uids)
-        return real_mark(self, uids, keyword, work)
+    def fetch_fields_marking(self, uids, fields, marking, keyword, judge):
+        marked_early.extend(marking)
+        return real_mark(self, uids, fields, marking, keyword, judge)
 
     def add_keywords(self, uids, keywords):
         if SEEN in keywords:
             marked_later.extend(uids)
         return real_add(self, uids, keywords)
 
-    monkeypatch.setattr(ImapMailbox, "mark_during", mark_during)
+    monkeypatch.setattr(ImapMailbox, "fetch_fields_marking", fetch_fields_marking)
     monkeypatch.setattr(ImapMailbox, "add_keywords", add_keywords)
     mails, expected, flagged = _backlog()
     uids = header_shop.dovecot.append_many("INBOX", mails)

@@ -101,20 +101,33 @@ def strip_quotes(body: str) -> str:
     return (head + _strip_lines(rest.split("\n"))).strip()
 
 
+# What a line's first non-blank character must be for _CUT or _FROM_LINE to match it (their
+# first letters in either case; any non-ASCII character is tried too, since IGNORECASE matches
+# some of those to ASCII letters): most lines are the customer's own text and skip both.
+_MAY_CUT = frozenset("-_*bagsvihxpmtnfkBAGSVIHXPMTNFK")
+
+
 def _strip_lines(lines: list[str]) -> str:
+    # A reply header holds a verb on its line or the next: the lines that do are found in one
+    # scan, instead of lower-casing and searching each line twice.
+    lowered = "\n".join(lines).lower()
+    verbs = {lowered.count("\n", 0, found.start()) for found in _VERB.finditer(lowered)}
     kept: list[str] = []
     i = 0
     while i < len(lines):
         line = lines[i]
-        header_len = _attribution_length(lines, i)
+        header_len = _attribution_length(lines, i) if i in verbs or i + 1 in verbs else 0
         if header_len:
             if _quoted_follows(lines, i + header_len):
                 i += header_len  # bottom posting: drop the header, the ">" lines go below
                 continue
             break
-        if _CUT.match(line) or _is_outlook_block(lines, i):
+        first = line.lstrip()[:1]
+        if (first in _MAY_CUT or not first.isascii()) and (
+            _CUT.match(line) or _is_outlook_block(lines, i)
+        ):
             break
-        if not line.lstrip().startswith(">"):
+        if first != ">":
             kept.append(line)
         i += 1
     return "\n".join(kept)

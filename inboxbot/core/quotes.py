@@ -108,15 +108,21 @@ _MAY_CUT = frozenset("-_*bagsvihxpmtnfkBAGSVIHXPMTNFK")
 
 
 def _strip_lines(lines: list[str]) -> str:
-    # A reply header holds a verb on its line or the next: the lines that do are found in one
-    # scan, instead of lower-casing and searching each line twice.
-    lowered = "\n".join(lines).lower()
-    verbs = {lowered.count("\n", 0, found.start()) for found in _VERB.finditer(lowered)}
+    # A reply header holds a verb on its line or the next: each line is searched for one once,
+    # when first needed (the loop often stops at the first line: a signature, a quote).
+    verbs: dict[int, bool] = {}
+
+    def verb_at(index: int) -> bool:
+        known = verbs.get(index)
+        if known is None:
+            known = verbs[index] = index < len(lines) and bool(_VERB.search(lines[index].lower()))
+        return known
+
     kept: list[str] = []
     i = 0
     while i < len(lines):
         line = lines[i]
-        header_len = _attribution_length(lines, i) if i in verbs or i + 1 in verbs else 0
+        header_len = _attribution_length(lines, i) if verb_at(i) or verb_at(i + 1) else 0
         if header_len:
             if _quoted_follows(lines, i + header_len):
                 i += header_len  # bottom posting: drop the header, the ">" lines go below

@@ -54,6 +54,24 @@ _CLAUSE_END_RE = re.compile(r"[.!?;:,()\"\n]")
 # run is a whole word is checked on each of the few runs found (`_shouted`).
 _CAPITALS = re.compile(r"[A-ZÄÖÜÅÕŠŽÉ][A-ZÄÖÜÅÕŠŽÉ][A-ZÄÖÜÅÕŠŽÉ]+")
 _GAP = r"(?:\s+[\w'-]+){0,3}\s+"
+# What every term pattern starts with: the non-word character before the term. In a text of
+# Latin-1 characters only (English, German, Swedish; "õ" too) the same characters as a plain
+# 256-bit set, which the regex engine tests without asking the Unicode database about every
+# character it skips (~25% fewer instructions for the scan of 2 KB).
+_NON_WORD = r"\W"
+_LATIN1_NON_WORD = "[" + "".join(
+    re.escape(chr(code)) for code in range(256) if not (chr(code).isalnum() or code == 0x5F)
+) + "]"
+
+
+def _is_latin1(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("latin-1")  # a copy of the bytes when it is: the check costs next to nothing
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -455,7 +473,9 @@ def _tokens(term: str) -> tuple[bool, list[str]]:
     return not term.lstrip().startswith("*"), tokens
 
 
-def _term_matcher(groups: Sequence[tuple[Category | None, float, tuple[str, ...]]]) -> _TermMatcher:
+def _term_matcher(
+    groups: Sequence[tuple[Category | None, float, tuple[str, ...]]], lead: str = _NON_WORD
+) -> _TermMatcher:
     at_word, inside = _Trie(), _Trie()
     raw: list[tuple[str, str]] = []  # (branch of the combined pattern, the term alone)
     ends: dict[str, list[tuple[Category, float]]] = {}
@@ -483,14 +503,14 @@ def _term_matcher(groups: Sequence[tuple[Category | None, float, tuple[str, ...]
     rare = [*(branch for branch, _ in raw), *parts]
     hits = {k: tuple(v) for k, v in ends.items()}
     if not rare:
-        return _TermMatcher(_alternatives(words), hits)
+        return _TermMatcher(_alternatives(words, lead), hits)
     part_literals = _unique(
         _first_word(term) for _, _, terms in groups for term in terms
         if not term.startswith("re:") and term.lstrip().startswith("*")
     )
     return _TermMatcher(
-        _alternatives([*words, *rare]), hits, words=_alternatives(words),
-        rare=_Rare(_alternatives(rare), tuple(_raw(branch, body) for branch, body in raw),
+        _alternatives([*words, *rare], lead), hits, words=_alternatives(words, lead),
+        rare=_Rare(_alternatives(rare, lead), tuple(_raw(branch, body) for branch, body in raw),
                    part_literals),
     )
 
@@ -501,8 +521,8 @@ def _raw(branch: str, body: str) -> _Raw:
     return _Raw(re.compile(branch), needs, max_width(body), anchors)
 
 
-def _alternatives(branches: Sequence[str]) -> re.Pattern[str]:
-    return re.compile(r"\W(?:" + "|".join(branches) + ")" if branches else r"(?!)")
+def _alternatives(branches: Sequence[str], lead: str) -> re.Pattern[str]:
+    return re.compile(lead + "(?:" + "|".join(branches) + ")" if branches else r"(?!)")
 
 
 def _first_word(term: str) -> str:
@@ -525,7 +545,7 @@ class _Matcher:
     acronyms: frozenset[str]
 
     @classmethod
-    def build(cls, lexicons: Sequence[Lexicon]) -> _Matcher:
+    def build(cls, lexicons: Sequence[Lexicon], lead: str = _NON_WORD) -> _Matcher:
         groups = tuple(
             (category, factor, terms)
             for lex in lexicons
@@ -534,11 +554,11 @@ class _Matcher:
             if terms
         )
         return cls(
-            terms=_term_matcher(groups),
-            negators=_word_list(t for lex in lexicons for t in lex.negators),
-            post_negators=_word_list(t for lex in lexicons for t in lex.post_negators),
+            terms=_term_matcher(groups, lead),
+            negators=_word_list((t for lex in lexicons for t in lex.negators), lead),
+            post_negators=_word_list((t for lex in lexicons for t in lex.post_negators), lead),
             window=max((lex.negation_window for lex in lexicons), default=4),
-            praise=_word_list(t for lex in lexicons for t in lex.praise),
+            praise=_word_list((t for lex in lexicons for t in lex.praise), lead),
             praise_words=_unique(_first_word(t) for lex in lexicons for t in lex.praise),
             praise_anchored=all(
                 not t.startswith("re:") and not t.lstrip().startswith("*")
@@ -548,8 +568,8 @@ class _Matcher:
         )
 
 
-def _word_list(terms: Iterable[str]) -> _TermMatcher:
-    return _term_matcher([(None, 1.0, _unique(terms))])
+def _word_list(terms: Iterable[str], lead: str) -> _TermMatcher:
+    return _term_matcher([(None, 1.0, _unique(terms))], lead)
 
 
 @dataclass
@@ -611,26 +631,30 @@ class Classifier:
         self._lexicons = {lang.lower(): lex for lang, lex in lexicons.items()}
         # Compiling a language's trie takes ~0.1-0.3 s: each is built when first needed, so a
         # restart reaches IDLE without paying for languages nobody has written in yet.
-        self._matchers: dict[str, _Matcher] = {}
+        self._matchers: dict[tuple[str, bool], _Matcher] = {}
 
-    def _matcher(self, language: str) -> _Matcher:
+    def _matcher(self, language: str, latin1: bool = False) -> _Matcher:
+        """The matcher of `language`; with `latin1`, the one for texts of Latin-1 characters
+        only (see _LATIN1_NON_WORD)."""
         key = language.lower() if language.lower() in self._lexicons else ""
-        matcher = self._matchers.get(key)
+        matcher = self._matchers.get((key, latin1))
         if matcher is None:
             # Unknown language (""): every lexicon, so nothing is missed when detection failed.
             lexicons = [self._lexicons[key]] if key else [
                 self._lexicons[lang.lower()] for lang in self.languages
             ]
-            matcher = self._matchers[key] = _Matcher.build(lexicons)
+            lead = _LATIN1_NON_WORD if latin1 else _NON_WORD
+            matcher = self._matchers[(key, latin1)] = _Matcher.build(lexicons, lead)
         return matcher
 
     def classify(self, subject: str, body: str, language: str) -> Verdict:
-        matcher = self._matcher(language)
         text = strip_quotes(body)
         tally = _Tally()
         subject_text, is_reply = _clean_subject(subject)
         factor = self.reply_subject_weight if is_reply else self.subject_weight
         subject_lower, text_lower = subject_text.lower(), text.lower()
+        # Every pattern below scans these two texts or parts of them.
+        matcher = self._matcher(language, _is_latin1(subject_lower) and _is_latin1(text_lower))
         _scan(matcher, subject_lower, factor, tally)
         _scan(matcher, text_lower, 1.0, tally)
         complaint_score = tally.score("complaint")

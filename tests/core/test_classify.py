@@ -412,3 +412,41 @@ def test_negation_window_ends_after_the_last_clause_end(
             matcher.post_negators.pattern.match("\n" + " ".join(following))
         )
     assert _negated(matcher, text, start, start) == expected
+
+
+_LATIN1_PIECES = st.lists(
+    st.one_of(
+        st.sampled_from(_WORDS), st.sampled_from(_TONE_WORDS),
+        st.sampled_from([" ", "\n", ", ", ". ", "-", "'", "«", "»", "§", "°", "\xa0", "¿", "×",
+                         "ª", "µ", "½", "²", "ß", "ÿ", "_", "!"]),
+        st.characters(max_codepoint=255),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(language=st.sampled_from(["en", "de", "sv", "et", ""]), pieces=_LATIN1_PIECES)
+def test_latin1_matcher_finds_what_the_unicode_one_finds(language: str, pieces: list[str]) -> None:
+    # A text of Latin-1 characters is scanned by patterns that start with the Latin-1 non-word
+    # characters as a set instead of \W: the same characters, so the same matches.
+    from inboxbot.core.classify import _hits
+
+    clf = _shared()
+    text = "\n" + "".join(pieces).lower()
+    assert all(ord(ch) < 256 for ch in text)  # what the Latin-1 matcher is chosen for
+    wide, narrow = clf._matcher(language), clf._matcher(language, latin1=True)
+    assert narrow.terms.finditer(text) == wide.terms.finditer(text)
+    for name in ("terms", "negators", "post_negators", "praise"):
+        assert _hits(getattr(narrow, name).pattern.finditer(text)) == _hits(
+            getattr(wide, name).pattern.finditer(text)
+        ), name
+
+
+def test_a_text_beyond_latin1_is_scanned_with_the_unicode_patterns() -> None:
+    from inboxbot.core.classify import _is_latin1
+
+    assert _is_latin1("hello") and _is_latin1("grüße, åsa, õun")
+    assert not _is_latin1("pakk on katki – šokk") and not _is_latin1("broken 😡")
+    verdict = _shared().classify("", "Pakk on katki ja see on šokk!", "et")
+    assert verdict.complaint

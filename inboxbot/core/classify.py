@@ -49,12 +49,29 @@ _REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|vs|vb|wg|fw|fwd|antw|vast)\s*(?:
                            re.IGNORECASE)
 # Characters that end a clause: negation does not reach across them ("No. It is broken.").
 _CLAUSE_END_RE = re.compile(r"[.!?;:,()\"\n]")
-_UP_TO_CLAUSE_END = re.compile(r".*[.!?;:,()\"\n]", re.DOTALL)  # through the last one
 # A shouted word: three or more capitals (those of the four languages included), nothing else.
 # Spelt out three times, the class lets the regex engine skip in C to the next capital; that the
 # run is a whole word is checked on each of the few runs found (`_shouted`).
 _CAPITALS = re.compile(r"[A-ZÄÖÜÅÕŠŽÉ][A-ZÄÖÜÅÕŠŽÉ][A-ZÄÖÜÅÕŠŽÉ]+")
 _GAP = r"(?:\s+[\w'-]+){0,3}\s+"
+# What every term pattern starts with: the non-word character before the term. In a text of
+# Latin-1 characters only (English, German, Swedish; "õ" too) the same characters as a plain
+# 256-bit set, which the regex engine tests without asking the Unicode database about every
+# character it skips (~25% fewer instructions for the scan of 2 KB).
+_NON_WORD = r"\W"
+_LATIN1_NON_WORD = "[" + "".join(
+    re.escape(chr(code)) for code in range(256) if not (chr(code).isalnum() or code == 0x5F)
+) + "]"
+
+
+def _is_latin1(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("latin-1")  # a copy of the bytes when it is: the check costs next to nothing
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,7 +473,9 @@ def _tokens(term: str) -> tuple[bool, list[str]]:
     return not term.lstrip().startswith("*"), tokens
 
 
-def _term_matcher(groups: Sequence[tuple[Category | None, float, tuple[str, ...]]]) -> _TermMatcher:
+def _term_matcher(
+    groups: Sequence[tuple[Category | None, float, tuple[str, ...]]], lead: str = _NON_WORD
+) -> _TermMatcher:
     at_word, inside = _Trie(), _Trie()
     raw: list[tuple[str, str]] = []  # (branch of the combined pattern, the term alone)
     ends: dict[str, list[tuple[Category, float]]] = {}
@@ -484,14 +503,14 @@ def _term_matcher(groups: Sequence[tuple[Category | None, float, tuple[str, ...]
     rare = [*(branch for branch, _ in raw), *parts]
     hits = {k: tuple(v) for k, v in ends.items()}
     if not rare:
-        return _TermMatcher(_alternatives(words), hits)
+        return _TermMatcher(_alternatives(words, lead), hits)
     part_literals = _unique(
         _first_word(term) for _, _, terms in groups for term in terms
         if not term.startswith("re:") and term.lstrip().startswith("*")
     )
     return _TermMatcher(
-        _alternatives([*words, *rare]), hits, words=_alternatives(words),
-        rare=_Rare(_alternatives(rare), tuple(_raw(branch, body) for branch, body in raw),
+        _alternatives([*words, *rare], lead), hits, words=_alternatives(words, lead),
+        rare=_Rare(_alternatives(rare, lead), tuple(_raw(branch, body) for branch, body in raw),
                    part_literals),
     )
 
@@ -502,8 +521,8 @@ def _raw(branch: str, body: str) -> _Raw:
     return _Raw(re.compile(branch), needs, max_width(body), anchors)
 
 
-def _alternatives(branches: Sequence[str]) -> re.Pattern[str]:
-    return re.compile(r"\W(?:" + "|".join(branches) + ")" if branches else r"(?!)")
+def _alternatives(branches: Sequence[str], lead: str) -> re.Pattern[str]:
+    return re.compile(lead + "(?:" + "|".join(branches) + ")" if branches else r"(?!)")
 
 
 def _first_word(term: str) -> str:
@@ -522,10 +541,11 @@ class _Matcher:
     window: int
     praise: _TermMatcher
     praise_words: tuple[str, ...]  # what each praise match holds (see _praised)
+    praise_anchored: bool  # every praise match starts right before one of praise_words
     acronyms: frozenset[str]
 
     @classmethod
-    def build(cls, lexicons: Sequence[Lexicon]) -> _Matcher:
+    def build(cls, lexicons: Sequence[Lexicon], lead: str = _NON_WORD) -> _Matcher:
         groups = tuple(
             (category, factor, terms)
             for lex in lexicons
@@ -534,18 +554,22 @@ class _Matcher:
             if terms
         )
         return cls(
-            terms=_term_matcher(groups),
-            negators=_word_list(t for lex in lexicons for t in lex.negators),
-            post_negators=_word_list(t for lex in lexicons for t in lex.post_negators),
+            terms=_term_matcher(groups, lead),
+            negators=_word_list((t for lex in lexicons for t in lex.negators), lead),
+            post_negators=_word_list((t for lex in lexicons for t in lex.post_negators), lead),
             window=max((lex.negation_window for lex in lexicons), default=4),
-            praise=_word_list(t for lex in lexicons for t in lex.praise),
+            praise=_word_list((t for lex in lexicons for t in lex.praise), lead),
             praise_words=_unique(_first_word(t) for lex in lexicons for t in lex.praise),
+            praise_anchored=all(
+                not t.startswith("re:") and not t.lstrip().startswith("*")
+                for lex in lexicons for t in lex.praise
+            ),
             acronyms=frozenset(a for lex in lexicons for a in lex.acronyms),
         )
 
 
-def _word_list(terms: Iterable[str]) -> _TermMatcher:
-    return _term_matcher([(None, 1.0, _unique(terms))])
+def _word_list(terms: Iterable[str], lead: str) -> _TermMatcher:
+    return _term_matcher([(None, 1.0, _unique(terms))], lead)
 
 
 @dataclass
@@ -607,26 +631,30 @@ class Classifier:
         self._lexicons = {lang.lower(): lex for lang, lex in lexicons.items()}
         # Compiling a language's trie takes ~0.1-0.3 s: each is built when first needed, so a
         # restart reaches IDLE without paying for languages nobody has written in yet.
-        self._matchers: dict[str, _Matcher] = {}
+        self._matchers: dict[tuple[str, bool], _Matcher] = {}
 
-    def _matcher(self, language: str) -> _Matcher:
+    def _matcher(self, language: str, latin1: bool = False) -> _Matcher:
+        """The matcher of `language`; with `latin1`, the one for texts of Latin-1 characters
+        only (see _LATIN1_NON_WORD)."""
         key = language.lower() if language.lower() in self._lexicons else ""
-        matcher = self._matchers.get(key)
+        matcher = self._matchers.get((key, latin1))
         if matcher is None:
             # Unknown language (""): every lexicon, so nothing is missed when detection failed.
             lexicons = [self._lexicons[key]] if key else [
                 self._lexicons[lang.lower()] for lang in self.languages
             ]
-            matcher = self._matchers[key] = _Matcher.build(lexicons)
+            lead = _LATIN1_NON_WORD if latin1 else _NON_WORD
+            matcher = self._matchers[(key, latin1)] = _Matcher.build(lexicons, lead)
         return matcher
 
     def classify(self, subject: str, body: str, language: str) -> Verdict:
-        matcher = self._matcher(language)
         text = strip_quotes(body)
         tally = _Tally()
         subject_text, is_reply = _clean_subject(subject)
         factor = self.reply_subject_weight if is_reply else self.subject_weight
         subject_lower, text_lower = subject_text.lower(), text.lower()
+        # Every pattern below scans these two texts or parts of them.
+        matcher = self._matcher(language, _is_latin1(subject_lower) and _is_latin1(text_lower))
         _scan(matcher, subject_lower, factor, tally)
         _scan(matcher, text_lower, 1.0, tally)
         complaint_score = tally.score("complaint")
@@ -663,18 +691,24 @@ def _scan(matcher: _Matcher, text: str, factor: float, tally: _Tally) -> None:
     if not text:
         return
     text = "\n" + text  # the leading non-word character the patterns expect (positions shift by 1)
+    ends, hits = matcher.terms.ends, tally.hits
     for start, end, name in matcher.terms.finditer(text):
         start += 1
         negated: bool | None = None  # computed once, and only when a negatable category asks
         cue: str | None = None
-        for category, strength in matcher.terms.ends[name]:
+        for category, strength in ends[name]:
             if category.negatable:
                 if negated is None:
                     negated = _negated(matcher, text, start, end)
                 if negated:
                     continue
             cue = cue or _whole_words(text, start, end)
-            tally.add(category, cue, factor * strength)
+            # _Tally.add, inlined: a 2 KB complaint has some 20 cues, each in a few categories
+            bucket = hits[category.cls]
+            value = category.weight * (factor * strength)
+            known = bucket.get(cue)
+            if known is None or abs(value) > abs(known[1]):
+                bucket[cue] = (category, value)
 
 
 def _whole_words(text: str, start: int, end: int) -> str:
@@ -693,8 +727,10 @@ def _negated(matcher: _Matcher, text: str, start: int, end: int) -> bool:
     # The window ends at the clause's edge: negation does not reach across "." or ",".
     if matcher.window:
         before = text[max(0, start - 80) : start]
-        if clause := _UP_TO_CLAUSE_END.match(before):
-            before = before[clause.end() :]
+        # The last clause end, found as the first in the reversed window: a greedy ".*" before
+        # the class backtracks over the whole window, ~2 µs of each of a dozen calls per mail.
+        if clause := _CLAUSE_END_RE.search(before[::-1]):
+            before = before[len(before) - clause.start() :]
         words = before.split()[-matcher.window :]
         if words and matcher.negators.pattern.search("\n" + " ".join(words)):
             return True
@@ -718,11 +754,25 @@ def _shouted(text: str) -> list[str]:
 
 
 def _praised(matcher: _Matcher, text: str) -> bool:
-    # Each praise term's first word is in every match: testing those few strings is much cheaper
+    # Each praise term's first word is in every match: finding those few strings is much cheaper
     # than scanning every word of a long complaint for praise it does not hold.
-    if not any(word in text for word in matcher.praise_words):
-        return False
-    return bool(matcher.praise.pattern.search("\n" + text))
+    if not matcher.praise_anchored:
+        if not any(word in text for word in matcher.praise_words):
+            return False
+        return bool(matcher.praise.pattern.search("\n" + text))
+    # Short first words ("super", "ilus") sit inside many words of a long complaint; a match
+    # starts right before one of them, so trying the pattern only there answers as the full
+    # search does, without trying it after every space of the text.
+    padded = ""
+    match = matcher.praise.pattern.match
+    for word in matcher.praise_words:
+        at = text.find(word)
+        while at >= 0:
+            padded = padded or "\n" + text
+            if match(padded, at):  # `at` in padded is the character before the word
+                return True
+            at = text.find(word, at + 1)
+    return False
 
 
 def _tone(
@@ -737,8 +787,7 @@ def _tone(
         return 0.0, []
     cues: list[str] = []
     score = 0.0
-    words = len(original.split())
-    if len(shouted) >= 2 and words:
+    if len(shouted) >= 2 and (words := len(original.split())):
         ratio = min(1.0, len(shouted) / words)
         score += min(1.0, ratio * 4)
         cues.append(f"CAPS {round(ratio * 100)}%")

@@ -35,8 +35,6 @@ MIN_LETTERS = 8
 MAX_CHARS = 1000
 
 _LETTER_RE = re.compile(r"[^\W\d_]", re.UNICODE)
-# A quoted earlier message (often our own English auto-reply) must not outvote the customer.
-_QUOTE_RE = re.compile(r"^\s*>")
 _SIGNATURE_DELIMITER = "-- "
 
 
@@ -51,7 +49,9 @@ def _own_words(text: str) -> str:
     for line in text.splitlines():
         if line.rstrip() == _SIGNATURE_DELIMITER.rstrip() and line.startswith("--"):
             break
-        if not _QUOTE_RE.match(line):
+        # A quoted earlier message (often our own English auto-reply) must not outvote the
+        # customer. lstrip() drops exactly what the regex \s* would skip.
+        if not line.lstrip().startswith(">"):
             kept.append(line)
     return "\n".join(kept)[:MAX_CHARS]
 
@@ -107,7 +107,8 @@ _STOP_INDEX: Mapping[str, str] = {w: code for code, words in STOPWORDS.items() f
 
 def vote_language(words: str, allowed: frozenset[str]) -> str | None:
     """The allowed language whose function words clearly dominate `words`, else None."""
-    counts = Counter(_STOP_INDEX.get(word) for word in _WORD_RE.findall(words.lower()))
+    # map, not a generator: Counter then counts in C (~a third of the vote's time)
+    counts = Counter(map(_STOP_INDEX.get, _WORD_RE.findall(words.lower())))
     ranked = [(counts[code], code) for code in allowed]
     ranked.sort(reverse=True)
     best, runner_up = ranked[0], ranked[1] if len(ranked) > 1 else (0, "")

@@ -133,6 +133,19 @@ class Message:
     def sender(self) -> Address | None:
         return self.from_[0] if self.from_ else None
 
+    @cached_property
+    def sender_address(self) -> str:
+        """sender.addr ("" without one), without decoding the display name: VIP and customer
+        lookups need only the address, and an encoded name ("=?utf-8?q?J=C3=BCrgen?=") costs
+        more to decode than the rest of the lookup."""
+        values = [v for v in self._raw_addresses.get("from", ()) if v]
+        if "from_" not in self.__dict__ and len(values) == 1:
+            match = _SIMPLE_ADDRESS_RE.match(values[0])
+            if match is not None:  # the address _simple_address would give
+                return (match.group(3) or match.group(4)).lower()
+        sender = self.sender
+        return sender.addr if sender else ""
+
     @property
     def reply_address(self) -> Address | None:
         """Where a human reply goes: Reply-To when present, else From; only an address a reply

@@ -115,8 +115,7 @@ class Triage:
 
     @cached_property
     def sender_address(self) -> str:
-        sender = self.message.sender
-        return sender.addr if sender else ""
+        return self.message.sender_address
 
     @cached_property
     def language(self) -> str:

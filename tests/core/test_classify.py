@@ -352,3 +352,101 @@ def test_raw_term_found_near_its_literal_and_anywhere_without_one() -> None:
     assert not clf.classify("", "within a few days", "en").urgent
     assert not clf.classify("", "xwithin 14 days", "en").urgent  # after a letter: not a term
     assert not clf.classify("", "in x48 hours", "en").urgent
+
+
+def _praise_vocabulary() -> list[str]:
+    words: set[str] = set()
+    for lex in load_lexicons().values():
+        for term in (*lex.praise, *lex.negators, *lex.post_negators):
+            words.update(w.strip("*") for w in term.split())
+    return sorted(w for w in words if w)
+
+
+_TONE_WORDS = _praise_vocabulary()
+_TONE_PIECES = st.lists(
+    st.one_of(
+        st.sampled_from(_TONE_WORDS), st.sampled_from(_WORDS[:200]),
+        st.sampled_from([" ", "\n", ", ", ". ", "-", "x", "!", "(", "'"]),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(language=st.sampled_from(["en", "de", "sv", "et", ""]), pieces=_TONE_PIECES)
+def test_praise_found_near_its_first_words_as_a_full_search_finds_it(
+    language: str, pieces: list[str]
+) -> None:
+    from inboxbot.core.classify import _praised
+
+    matcher = _shared()._matcher(language)
+    text = "".join(pieces).lower()
+    assert _praised(matcher, text) == bool(matcher.praise.pattern.search("\n" + text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(language=st.sampled_from(["en", "de", "sv", "et", ""]), pieces=_TONE_PIECES,
+       cut=st.integers(0, 400))
+def test_negation_window_ends_after_the_last_clause_end(
+    language: str, pieces: list[str], cut: int
+) -> None:
+    # The reference: the last clause end found by a greedy match from the window's start.
+    import re
+
+    from inboxbot.core.classify import _negated
+
+    matcher = _shared()._matcher(language)
+    text = "\n" + "".join(pieces).lower()
+    start = min(cut, len(text))
+    before = text[max(0, start - 80) : start]
+    if clause := re.match(r".*[.!?;:,()\"\n]", before, re.DOTALL):
+        before = before[clause.end() :]
+    words = before.split()[-matcher.window :]
+    expected = bool(words) and bool(matcher.negators.pattern.search("\n" + " ".join(words)))
+    if not expected and matcher.post_negators.ends:
+        after = text[start : start + 40]
+        if clause_end := re.search(r"[.!?;:,()\"\n]", after):
+            after = after[: clause_end.start()]
+        following = after.split()[:2]
+        expected = bool(following) and bool(
+            matcher.post_negators.pattern.match("\n" + " ".join(following))
+        )
+    assert _negated(matcher, text, start, start) == expected
+
+
+_LATIN1_PIECES = st.lists(
+    st.one_of(
+        st.sampled_from(_WORDS), st.sampled_from(_TONE_WORDS),
+        st.sampled_from([" ", "\n", ", ", ". ", "-", "'", "«", "»", "§", "°", "\xa0", "¿", "×",
+                         "ª", "µ", "½", "²", "ß", "ÿ", "_", "!"]),
+        st.characters(max_codepoint=255),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(language=st.sampled_from(["en", "de", "sv", "et", ""]), pieces=_LATIN1_PIECES)
+def test_latin1_matcher_finds_what_the_unicode_one_finds(language: str, pieces: list[str]) -> None:
+    # A text of Latin-1 characters is scanned by patterns that start with the Latin-1 non-word
+    # characters as a set instead of \W: the same characters, so the same matches.
+    from inboxbot.core.classify import _hits
+
+    clf = _shared()
+    text = "\n" + "".join(pieces).lower()
+    assert all(ord(ch) < 256 for ch in text)  # what the Latin-1 matcher is chosen for
+    wide, narrow = clf._matcher(language), clf._matcher(language, latin1=True)
+    assert narrow.terms.finditer(text) == wide.terms.finditer(text)
+    for name in ("terms", "negators", "post_negators", "praise"):
+        assert _hits(getattr(narrow, name).pattern.finditer(text)) == _hits(
+            getattr(wide, name).pattern.finditer(text)
+        ), name
+
+
+def test_a_text_beyond_latin1_is_scanned_with_the_unicode_patterns() -> None:
+    from inboxbot.core.classify import _is_latin1
+
+    assert _is_latin1("hello") and _is_latin1("grüße, åsa, õun")
+    assert not _is_latin1("pakk on katki – šokk") and not _is_latin1("broken 😡")
+    verdict = _shared().classify("", "Pakk on katki ja see on šokk!", "et")
+    assert verdict.complaint

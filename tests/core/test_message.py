@@ -43,6 +43,21 @@ def test_addresses_are_parsed_and_lower_cased() -> None:
         "support@shop.example", "bo@x.example", "support+vip@shop.example", "sales@shop.example"]
 
 
+def test_sender_address_is_the_senders_addr_without_decoding_the_name() -> None:
+    froms = [
+        "Anna Berg <Anna@Customer.Example>", '"Berg, Anna" <anna@x.example>',
+        "=?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <J@Web.Example>", "bare@Mail.Example",
+        "a@x.example, b@y.example", "Undisclosed recipients:;", "not an address", "<>",
+        "Anna <anna@x.example> (comment)",
+    ]
+    for value in froms:
+        fresh, decoded = (parse_message(bytes(_mail(From=value))) for _ in range(2))
+        expected = decoded.sender.addr if decoded.sender else ""
+        assert fresh.sender_address == expected, value  # before From was decoded
+        assert decoded.sender_address == expected, value  # and after
+    assert parse_message(b"Subject: no sender\r\n\r\nhi").sender_address == ""
+
+
 def test_encoded_words_and_ids() -> None:
     raw = _mail(Subject="Rückerstattung für Bestellung 12", Message_ID="<a1@x.example>",
                 In_Reply_To="<prev@shop.example>",

@@ -27,6 +27,7 @@ from typing import IO, Any
 
 Docs = dict[int, bytes]  # doc id -> packed JSON text
 Tables = dict[str, Docs]
+Visit = Callable[[str, int, dict[str, Any]], None]  # table, doc id, the document decoded
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
@@ -87,12 +88,13 @@ def doc_id(key: str) -> int:
     return int(key)
 
 
-def scan(text: str) -> Tables:
+def scan(text: str, visit: Visit | None = None) -> Tables:
     """The tables of a TinyDB JSON file, each document kept as its own packed JSON text.
 
     Raises ValueError (with the position) for anything but an object of objects of objects
     with numeric document ids. One document is decoded at a time: the peak is the file's text
-    and the packed texts, never the file as a tree of dicts."""
+    and the packed texts, never the file as a tree of dicts. ``visit`` sees each document as
+    it is decoded (the store builds its indexes so, instead of decoding every one again)."""
     tables: Tables = {}
 
     def table(name: str, start: int) -> int:
@@ -104,7 +106,10 @@ def scan(text: str) -> Tables:
                 raise ValueError(f"document {key!r} of table {name!r} is not an object")
             text_of_doc = text[begin:end]
             # A file TinyDB wrote itself may be indented: that text is re-dumped compact.
-            docs[doc_id(key)] = pack(dump(doc) if "\n" in text_of_doc else text_of_doc)
+            number = doc_id(key)
+            docs[number] = pack(dump(doc) if "\n" in text_of_doc else text_of_doc)
+            if visit is not None:
+                visit(name, number, doc)
             return end
 
         end = _object(text, start, document)

@@ -149,7 +149,7 @@ class AtomicJSONStorage(Storage):
             return None
         return {name: _loaded(docs) for name, docs in texts.items()}
 
-    def read_texts(self) -> doctext.Tables | None:
+    def read_texts(self, visit: doctext.Visit | None = None) -> doctext.Tables | None:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -164,7 +164,7 @@ class AtomicJSONStorage(Storage):
         try:
             text = raw.decode()
             del raw  # the file is held once, as text, while it is scanned
-            return doctext.scan(text)
+            return doctext.scan(text, visit)
         except UnicodeDecodeError as exc:
             raise _corrupt(self.path, f"not valid JSON: {exc}") from exc
         except ValueError as exc:
@@ -221,6 +221,7 @@ class JournalMiddleware(Middleware):
         self.cache: doctext.Tables | None = None
         self.pending: dict[tuple[str, int], None] = {}  # ordered set of (table, doc id)
         self.snapshot_due = False
+        self.replayed = False  # the journal changed documents after the file was read
         self._journal_fd: int | None = None
         self._journal_size = 0
         self._snapshot_size = 0
@@ -230,14 +231,16 @@ class JournalMiddleware(Middleware):
         path = self.file.path
         return path.with_name(path.name + ".journal")
 
-    def texts(self) -> doctext.Tables:
-        """The state, each document as its JSON text; loaded (and the journal replayed) once."""
+    def texts(self, visit: doctext.Visit | None = None) -> doctext.Tables:
+        """The state, each document as its JSON text; loaded (and the journal replayed) once.
+        ``visit`` sees the file's documents as they are read (not those the journal changes:
+        see ``replayed``)."""
         if self.cache is None:
-            stored = self.file.read_texts()
+            stored = self.file.read_texts(visit)
             self.cache = stored or {}
             with contextlib.suppress(OSError):
                 self._snapshot_size = self.file.path.stat().st_size
-            replayed = self._replay(self.cache)
+            replayed = self.replayed = self._replay(self.cache)
             self._journal_fd = _open_journal(self.journal_path)
             if replayed or stored is None:
                 self.snapshot_due = True  # start from a clean file and an empty journal
@@ -481,15 +484,20 @@ class StateStore:
             storage.remove_stale_temps()
             self._mw = JournalMiddleware(storage)
             self._db = TinyDB(storage=self._mw)
-            self._load(self._mw.texts())
+            self._load()
         except BaseException:
             self._release()
             raise
 
     # -- life cycle --------------------------------------------------------------------------
 
-    def _load(self, cache: doctext.Tables) -> None:
+    def _load(self) -> None:
         try:
+            # The indexes are built as the file is read, from the documents it decodes anyway
+            # (decoding each again took a third of a start-up after a 50,000-message backlog).
+            self._reset_indexes()
+            self._visit_failed = False
+            cache = self._mw.texts(self._index_visited)
             meta = cache.setdefault("meta", {})
             self._meta: Doc = _document("meta", meta[1]) if 1 in meta else {}
             version = self._meta.setdefault("version", SCHEMA_VERSION)
@@ -500,6 +508,7 @@ class StateStore:
                 )
             counters = self._meta.setdefault("next_id", {})
             tables = {name: _Table(cache, name, counters, self._mw) for name in _TABLES[1:]}
+            self._tables = tables
             self._watermarks = tables["watermarks"]
             self._outbox = tables["outbox"]
             self._replies = tables["replies"]
@@ -509,7 +518,10 @@ class StateStore:
             if version < 2:
                 _migrate_history(self._history, self._replies)
                 self._meta["version"] = SCHEMA_VERSION
-            self._build_indexes()
+            if version < 2 or self._mw.replayed or self._visit_failed:
+                self._build_indexes()  # from what is in memory now, not what the file held
+            else:
+                self._finish_indexes()
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise _corrupt(self.path, f"unexpected content: {exc!r}") from exc
         self._sync_meta()
@@ -520,50 +532,65 @@ class StateStore:
         self._mw.texts()["meta"][1] = doctext.pack(doctext.dump(self._meta))
 
     def _build_indexes(self, tables: Collection[str] = _TABLES) -> None:
-        """The in-memory indexes of ``tables`` (all on load; after pruning, those it changed)."""
-        if "watermarks" in tables:
-            self._folder_ids = {doc["folder"]: key for key, doc in self._watermarks.items()}
-        if "outbox" in tables:
-            self._index_outbox()
-        if "complaints" in tables:
-            self._complaint_ids = {
-                sys.intern(str(doc["message_id"])): key
-                for key, doc in self._complaints.items()
-                if doc.get("message_id")
-            }
-        if "history" in tables:
-            self._index_customers()
-        if "reminders" in tables:
-            self._index_reminders()
+        """The in-memory indexes of ``tables`` (after pruning, those it changed) from the
+        documents in memory."""
+        self._reset_indexes(tables)
+        for name in tables:
+            table = self._tables.get(name)
+            for key, doc in table.items() if table is not None else ():
+                self._index_document(name, key, doc)
+        self._finish_indexes(tables)
 
-    def _index_outbox(self) -> None:
-        self._outbox_ids: dict[str, int] = {}
-        self._outbox_open: dict[int, None] = {}
-        for key, doc in self._outbox.items():
+    def _reset_indexes(self, tables: Collection[str] = _TABLES) -> None:
+        if "watermarks" in tables:
+            self._folder_ids: dict[str, int] = {}
+        if "outbox" in tables:
+            self._outbox_ids: dict[str, int] = {}
+            self._outbox_open: dict[int, None] = {}
+        if "complaints" in tables:
+            self._complaint_ids: dict[str, int] = {}
+        if "history" in tables:
+            self._history_ids: dict[str, int] = {}
+            self._reply_stamps: list[float] = []
+        if "reminders" in tables:
+            # Open reminders by id (-> kind), by customer and by message: what a pass asks
+            # about every message, answered without decoding the stored reminders.
+            self._open_kinds: dict[int, str] = {}
+            self._open_by_customer: _Ids = {}
+            self._open_by_message: _Ids = {}
+
+    def _index_visited(self, table: str, key: int, doc: Doc) -> None:
+        # A file of another schema can hold anything: the full rebuild after the version check
+        # reports it (or migrates it first).
+        try:
+            self._index_document(table, key, doc)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            self._visit_failed = True
+
+    def _index_document(self, table: str, key: int, doc: Doc) -> None:
+        if table == "watermarks":
+            self._folder_ids[doc["folder"]] = key
+        elif table == "outbox":
             self._outbox_ids[doc["key"]] = key
             if doc.get("state") not in OUTBOX_FINISHED:
                 self._outbox_open[key] = None
-
-    def _index_customers(self) -> None:
-        """Customer documents by address, and the time of every auto-reply (for max_per_hour):
-        a C double each; when a customer was last answered is read from their document."""
-        self._history_ids: dict[str, int] = {}
-        times: list[float] = []
-        for key, doc in self._history.items():
+        elif table == "complaints":
+            if doc.get("message_id"):
+                self._complaint_ids[sys.intern(str(doc["message_id"]))] = key
+        elif table == "history":
+            # Customer documents by address, and the time of every auto-reply (for
+            # max_per_hour); when a customer was last answered is read from their document.
             self._history_ids[sys.intern(doc["address"])] = key
-            times.extend(_from_iso(at).timestamp() for at in doc.get("replied", ()))
-        times.sort()
-        # 8 bytes a reply, against 32 for a float in a list; bisect works on any sequence.
-        self._reply_times = array("d", times)
-
-    def _index_reminders(self) -> None:
-        """Open reminders by id (-> kind), by customer and by message: what a pass asks about
-        every message, answered without decoding the stored reminders."""
-        self._open_kinds: dict[int, str] = {}
-        self._open_by_customer: _Ids = {}
-        self._open_by_message: _Ids = {}
-        for key, doc in self._reminders.items():
+            self._reply_stamps.extend(_from_iso(at).timestamp() for at in doc.get("replied", ()))
+        elif table == "reminders":
             self._index_reminder(key, doc)
+
+    def _finish_indexes(self, tables: Collection[str] = _TABLES) -> None:
+        if "history" in tables:
+            self._reply_stamps.sort()
+            # 8 bytes a reply, against 32 for a float in a list; bisect works on any sequence.
+            self._reply_times = array("d", self._reply_stamps)
+            self._reply_stamps = []
 
     def _index_reminder(self, key: int, doc: Doc, old: Doc | None = None) -> None:
         """(Re-)index reminder ``key`` now ``doc``; ``old`` is what it was before a change."""

@@ -240,6 +240,7 @@ class _Work:
     copies: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     outgoing: list[tuple[Outcome, Triage, Action]] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
+    sent_copies: list[bytes] = field(default_factory=list)  # for Sent: one APPEND per chunk
 
 
 class Executor:
@@ -426,14 +427,34 @@ class Executor:
             pending.append((outcome, action, message, key))
         self.store.flush()  # the intent is durable before anything leaves
         smtp_down = False
-        for outcome, action, message, key in pending:
-            # The server is away, or SIGTERM (the message in hand was finished): keep the rest
-            # for the next pass, in order.
-            if smtp_down or self.stopping():
-                work.deferred.append(outcome.uid)
-                continue
-            smtp_down = not self._send_one(outcome, action, message, key, work)
+        try:
+            for outcome, action, message, key in pending:
+                # The server is away, or SIGTERM (the message in hand was finished): keep the
+                # rest for the next pass, in order.
+                if smtp_down or self.stopping():
+                    work.deferred.append(outcome.uid)
+                    continue
+                smtp_down = not self._send_one(outcome, action, message, key, work)
+        finally:
+            self._append_sent_copies(work)
         return not smtp_down
+
+    def _append_sent_copies(self, work: _Work) -> None:
+        """The chunk's replies into Sent, as one command: an APPEND per reply cost Dovecot more
+        the larger Sent grew (see ImapMailbox.append_many). Sent copies are for staff, not
+        part of the exactly-once chain (DESIGN.md section 4): a crash before this loses the
+        copies of the chunk's replies, as a crash between a send and its APPEND always lost
+        that one's; the replies themselves and their marks are unaffected."""
+        copies, work.sent_copies = work.sent_copies, []
+        if not copies:
+            return
+        folder, flags = self.engine.config.folders.sent, ["\\Seen", SEEN]
+        append_many = getattr(self.mailbox, "append_many", None)
+        if append_many is not None:
+            append_many(folder, copies, flags)
+        else:  # a Mailbox without it (the port requires only append)
+            for raw in copies:
+                self.mailbox.append(folder, raw, flags)
 
     def _compose(
         self, outcome: Outcome, triage: Triage, action: Action, now: datetime
@@ -483,7 +504,7 @@ class Executor:
         if action.type != "forward":
             # $InboxbotSeen: the Sent scan for staff answers (answers.sync_answers) passes over
             # our own copies; without it a restart after a backlog read every reply's header.
-            self.mailbox.append(self.engine.config.folders.sent, bytes(message), ["\\Seen", SEEN])
+            work.sent_copies.append(bytes(message))
         return True
 
     def _resume_marks(self, outcome: Outcome) -> None:

@@ -451,6 +451,22 @@ class ImapMailbox:
         with self._translate("append", folder):
             self._imap.append(self._server_name(folder), raw, flags=tuple(flags), msg_time=when)
 
+    def append_many(self, folder: str, raws: Sequence[bytes], flags: Sequence[str] = ()) -> None:
+        """Append several messages with one command (MULTIAPPEND, RFC 3502) where the server
+        has it. Dovecot's cost per APPEND to a Maildir grows with the folder (1 ms into an empty
+        Sent, 50 ms into one of 40,000: the 50,000-message backlog's slowdown, one APPEND per
+        reply); a MULTIAPPEND of 50 pays that once."""
+        if not raws:
+            return
+        if "MULTIAPPEND" not in self._capabilities:
+            for raw in raws:
+                self.append(folder, raw, flags)
+            return
+        with self._translate("append", folder):
+            self._imap.multiappend(
+                self._server_name(folder), [{"msg": raw, "flags": tuple(flags)} for raw in raws]
+            )
+
     # -- waiting ----------------------------------------------------------------------------
 
     def wait(self, timeout: float) -> bool:

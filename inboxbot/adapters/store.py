@@ -12,8 +12,9 @@ outbox and reminders. Three properties matter more than features:
   nothing when nothing changed; callers flush where durability matters (e.g. an outbox intent
   before sending).
 - Memory: a backlog leaves a record per message, so each document is held as its compact JSON
-  text (adapters.doctext), ~0.7 KB per message of a complaint-heavy backlog against ~2.2 KB as
-  dicts, and the indexes keep only what the queries ask (ids, addresses, open reminders).
+  text, deflated (adapters.doctext), ~0.25 KB per message of a complaint-heavy backlog against
+  ~2.2 KB as dicts, and the indexes keep only what the queries ask (int ids, addresses, open
+  reminders; a single id where there is one, a list only where there are more).
   Schema 2 keeps one history document per customer, an entry ``[at, complaint]`` per message;
   a schema-1 file (a document per message) is migrated when opened.
 
@@ -35,6 +36,7 @@ import json
 import os
 import sys
 import tempfile
+from array import array
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -145,9 +147,9 @@ class AtomicJSONStorage(Storage):
         texts = self.read_texts()
         if texts is None:
             return None
-        return {name: {k: doctext.load(v) for k, v in docs.items()} for name, docs in texts.items()}
+        return {name: _loaded(docs) for name, docs in texts.items()}
 
-    def read_texts(self) -> doctext.Tables | None:
+    def read_texts(self, visit: doctext.Visit | None = None) -> doctext.Tables | None:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -162,15 +164,14 @@ class AtomicJSONStorage(Storage):
         try:
             text = raw.decode()
             del raw  # the file is held once, as text, while it is scanned
-            return doctext.scan(text)
+            return doctext.scan(text, visit)
         except UnicodeDecodeError as exc:
             raise _corrupt(self.path, f"not valid JSON: {exc}") from exc
         except ValueError as exc:
             raise _corrupt(self.path, f"not a TinyDB database: {exc}") from exc
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
-        texts = {name: {k: doctext.dump(v) for k, v in docs.items()} for name, docs in data.items()}
-        self.write_texts(texts)
+        self.write_texts({name: _packed(docs) for name, docs in data.items()})
 
     def write_texts(self, tables: doctext.Tables) -> int:
         """Replace the file atomically, streaming the documents' texts; returns its size."""
@@ -218,8 +219,9 @@ class JournalMiddleware(Middleware):
         super().__init__(lambda: storage)
         self.file = storage
         self.cache: doctext.Tables | None = None
-        self.pending: dict[tuple[str, str], None] = {}  # ordered set of (table, doc id)
+        self.pending: dict[tuple[str, int], None] = {}  # ordered set of (table, doc id)
         self.snapshot_due = False
+        self.replayed = False  # the journal changed documents after the file was read
         self._journal_fd: int | None = None
         self._journal_size = 0
         self._snapshot_size = 0
@@ -229,14 +231,16 @@ class JournalMiddleware(Middleware):
         path = self.file.path
         return path.with_name(path.name + ".journal")
 
-    def texts(self) -> doctext.Tables:
-        """The state, each document as its JSON text; loaded (and the journal replayed) once."""
+    def texts(self, visit: doctext.Visit | None = None) -> doctext.Tables:
+        """The state, each document as its JSON text; loaded (and the journal replayed) once.
+        ``visit`` sees the file's documents as they are read (not those the journal changes:
+        see ``replayed``)."""
         if self.cache is None:
-            stored = self.file.read_texts()
+            stored = self.file.read_texts(visit)
             self.cache = stored or {}
             with contextlib.suppress(OSError):
                 self._snapshot_size = self.file.path.stat().st_size
-            replayed = self._replay(self.cache)
+            replayed = self.replayed = self._replay(self.cache)
             self._journal_fd = _open_journal(self.journal_path)
             if replayed or stored is None:
                 self.snapshot_due = True  # start from a clean file and an empty journal
@@ -245,16 +249,14 @@ class JournalMiddleware(Middleware):
     def read(self) -> dict[str, dict[str, Any]]:
         # Only TinyDB's own Table API calls this; the store itself never does.
         tables = self.texts()
-        return {
-            name: {k: doctext.load(v) for k, v in docs.items()} for name, docs in tables.items()
-        }
+        return {name: _loaded(docs) for name, docs in tables.items()}
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         # Only TinyDB's own Table API calls this; the store itself never does.
-        self.cache = {name: {k: doctext.dump(v) for k, v in d.items()} for name, d in data.items()}
+        self.cache = {name: _packed(docs) for name, docs in data.items()}
         self.snapshot_due = True
 
-    def touch(self, table: str, doc_id: str) -> None:
+    def touch(self, table: str, doc_id: int) -> None:
         self.pending[(table, doc_id)] = None
 
     @property
@@ -282,8 +284,9 @@ class JournalMiddleware(Middleware):
         """[table, doc id, document or null] of each pending change, as JSON text."""
         assert self.cache is not None
         for table, key in self.pending:
-            text = self.cache.get(table, {}).get(key, "null")
-            yield f"[{doctext.dump(table)},{doctext.dump(key)},{text}]"
+            packed = self.cache.get(table, {}).get(key)
+            text = "null" if packed is None else doctext.unpack(packed)
+            yield f'[{doctext.dump(table)},"{key}",{text}]'
 
     def snapshot(self) -> None:
         """Rewrite the TinyDB file (atomically), then empty the journal it now contains."""
@@ -317,9 +320,9 @@ class JournalMiddleware(Middleware):
                 for table, key, doc in ops:
                     docs = cache.setdefault(table, {})
                     if doc is None:
-                        docs.pop(key, None)
+                        docs.pop(doctext.doc_id(key), None)
                     elif isinstance(doc, dict):
-                        docs[key] = doctext.dump(doc)
+                        docs[doctext.doc_id(key)] = doctext.pack(doctext.dump(doc))
                     else:
                         raise TypeError(f"document {key!r} is not an object")
             except (ValueError, TypeError, AttributeError) as exc:
@@ -337,6 +340,14 @@ class JournalMiddleware(Middleware):
                 os.close(self._journal_fd)
                 self._journal_fd = None
             self.storage.close()
+
+
+def _loaded(docs: doctext.Docs) -> dict[str, Any]:
+    return {str(k): doctext.load(doctext.unpack(v)) for k, v in docs.items()}
+
+
+def _packed(docs: dict[str, Any]) -> doctext.Docs:
+    return {doctext.doc_id(k): doctext.pack(doctext.dump(v)) for k, v in docs.items()}
 
 
 def _open_journal(path: Path) -> int:
@@ -407,41 +418,41 @@ def _release_lock(fd: int) -> None:
 
 
 class _Table:
-    """One TinyDB table as TinyDB stores it ({"1": {...}}), each document held as its JSON text
-    (see JournalMiddleware), with O(1) insert and lookup. Documents come out as fresh dicts:
-    a change is written back with ``put``."""
+    """One TinyDB table as TinyDB stores it ({"1": {...}}), each document held as its packed
+    JSON text under an int id (see adapters.doctext), with O(1) insert and lookup. Documents
+    come out as fresh dicts: a change is written back with ``put``."""
 
     def __init__(
         self, cache: doctext.Tables, name: str, counters: dict[str, int], journal: JournalMiddleware
     ) -> None:
         self.name = name
-        self.docs: dict[str, str] = cache.setdefault(name, {})
+        self.docs: doctext.Docs = cache.setdefault(name, {})
         self._journal = journal
         # The persisted counter keeps ids unique after pruning removed the newest documents.
         self._counters = counters
-        self.next_id = max(max((int(k) for k in self.docs), default=0) + 1, counters.get(name, 1))
+        self.next_id = max(max(self.docs, default=0) + 1, counters.get(name, 1))
 
-    def insert(self, doc: Doc) -> str:
+    def insert(self, doc: Doc) -> int:
         """Store a new document; returns its id (the table's key)."""
-        key = str(self.next_id)
+        key = self.next_id
         self.next_id += 1
         self._counters[self.name] = self.next_id
         self.put(key, doc)
         return key
 
-    def put(self, key: str, doc: Doc) -> None:
-        self.docs[key] = doctext.dump(doc)
+    def put(self, key: int, doc: Doc) -> None:
+        self.docs[key] = doctext.pack(doctext.dump(doc))
         self._journal.touch(self.name, key)
 
-    def get(self, key: int | str) -> Doc | None:
-        text = self.docs.get(str(key))
-        return None if text is None else _document(self.name, text)
+    def get(self, key: int) -> Doc | None:
+        packed = self.docs.get(key)
+        return None if packed is None else _document(self.name, packed)
 
-    def items(self) -> Iterator[tuple[str, Doc]]:
-        for key, text in self.docs.items():
-            yield key, _document(self.name, text)
+    def items(self) -> Iterator[tuple[int, Doc]]:
+        for key, packed in self.docs.items():
+            yield key, _document(self.name, packed)
 
-    def delete(self, keys: Sequence[str]) -> int:
+    def delete(self, keys: Sequence[int]) -> int:
         for key in keys:
             del self.docs[key]
         if keys:
@@ -452,8 +463,8 @@ class _Table:
         return self.delete([key for key, doc in self.items() if predicate(doc)])
 
 
-def _document(table: str, text: str) -> Doc:
-    doc = doctext.load(text)
+def _document(table: str, packed: bytes) -> Doc:
+    doc = doctext.load(doctext.unpack(packed))
     if not isinstance(doc, dict):  # doctext.scan and the journal replay let only objects in
         raise ValueError(f"a document of table {table!r} is not an object")
     return doc
@@ -473,17 +484,22 @@ class StateStore:
             storage.remove_stale_temps()
             self._mw = JournalMiddleware(storage)
             self._db = TinyDB(storage=self._mw)
-            self._load(self._mw.texts())
+            self._load()
         except BaseException:
             self._release()
             raise
 
     # -- life cycle --------------------------------------------------------------------------
 
-    def _load(self, cache: doctext.Tables) -> None:
+    def _load(self) -> None:
         try:
+            # The indexes are built as the file is read, from the documents it decodes anyway
+            # (decoding each again took a third of a start-up after a 50,000-message backlog).
+            self._reset_indexes()
+            self._visit_failed = False
+            cache = self._mw.texts(self._index_visited)
             meta = cache.setdefault("meta", {})
-            self._meta: Doc = _document("meta", meta["1"]) if "1" in meta else {}
+            self._meta: Doc = _document("meta", meta[1]) if 1 in meta else {}
             version = self._meta.setdefault("version", SCHEMA_VERSION)
             if version > SCHEMA_VERSION:
                 raise StoreError(
@@ -492,6 +508,7 @@ class StateStore:
                 )
             counters = self._meta.setdefault("next_id", {})
             tables = {name: _Table(cache, name, counters, self._mw) for name in _TABLES[1:]}
+            self._tables = tables
             self._watermarks = tables["watermarks"]
             self._outbox = tables["outbox"]
             self._replies = tables["replies"]
@@ -501,7 +518,10 @@ class StateStore:
             if version < 2:
                 _migrate_history(self._history, self._replies)
                 self._meta["version"] = SCHEMA_VERSION
-            self._build_indexes()
+            if version < 2 or self._mw.replayed or self._visit_failed:
+                self._build_indexes()  # from what is in memory now, not what the file held
+            else:
+                self._finish_indexes()
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise _corrupt(self.path, f"unexpected content: {exc!r}") from exc
         self._sync_meta()
@@ -509,67 +529,83 @@ class StateStore:
     def _sync_meta(self) -> None:
         # The id counters change with every insert; like TinyDB's own, they reach the file with
         # the next snapshot (ids found in the journal's documents keep them unique meanwhile).
-        self._mw.texts()["meta"]["1"] = doctext.dump(self._meta)
+        self._mw.texts()["meta"][1] = doctext.pack(doctext.dump(self._meta))
 
     def _build_indexes(self, tables: Collection[str] = _TABLES) -> None:
-        """The in-memory indexes of ``tables`` (all on load; after pruning, those it changed)."""
-        if "watermarks" in tables:
-            self._folder_ids = {doc["folder"]: key for key, doc in self._watermarks.items()}
-        if "outbox" in tables:
-            self._index_outbox()
-        if "complaints" in tables:
-            self._complaint_ids = {
-                doc["message_id"]: key
-                for key, doc in self._complaints.items()
-                if doc.get("message_id")
-            }
-        if "history" in tables:
-            self._index_customers()
-        if "reminders" in tables:
-            self._index_reminders()
+        """The in-memory indexes of ``tables`` (after pruning, those it changed) from the
+        documents in memory."""
+        self._reset_indexes(tables)
+        for name in tables:
+            table = self._tables.get(name)
+            for key, doc in table.items() if table is not None else ():
+                self._index_document(name, key, doc)
+        self._finish_indexes(tables)
 
-    def _index_outbox(self) -> None:
-        self._outbox_ids: dict[str, str] = {}
-        self._outbox_open: dict[str, None] = {}
-        for key, doc in self._outbox.items():
+    def _reset_indexes(self, tables: Collection[str] = _TABLES) -> None:
+        if "watermarks" in tables:
+            self._folder_ids: dict[str, int] = {}
+        if "outbox" in tables:
+            self._outbox_ids: dict[str, int] = {}
+            self._outbox_open: dict[int, None] = {}
+        if "complaints" in tables:
+            self._complaint_ids: dict[str, int] = {}
+        if "history" in tables:
+            self._history_ids: dict[str, int] = {}
+            self._reply_stamps: list[float] = []
+        if "reminders" in tables:
+            # Open reminders by id (-> kind), by customer and by message: what a pass asks
+            # about every message, answered without decoding the stored reminders.
+            self._open_kinds: dict[int, str] = {}
+            self._open_by_customer: _Ids = {}
+            self._open_by_message: _Ids = {}
+
+    def _index_visited(self, table: str, key: int, doc: Doc) -> None:
+        # A file of another schema can hold anything: the full rebuild after the version check
+        # reports it (or migrates it first).
+        try:
+            self._index_document(table, key, doc)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            self._visit_failed = True
+
+    def _index_document(self, table: str, key: int, doc: Doc) -> None:
+        if table == "watermarks":
+            self._folder_ids[doc["folder"]] = key
+        elif table == "outbox":
             self._outbox_ids[doc["key"]] = key
             if doc.get("state") not in OUTBOX_FINISHED:
                 self._outbox_open[key] = None
-
-    def _index_customers(self) -> None:
-        """Customer documents by address, and the time of every auto-reply (for max_per_hour):
-        a float each; when a customer was last answered is read from their document."""
-        self._history_ids: dict[str, str] = {}
-        times: list[float] = []
-        for key, doc in self._history.items():
+        elif table == "complaints":
+            if doc.get("message_id"):
+                self._complaint_ids[sys.intern(str(doc["message_id"]))] = key
+        elif table == "history":
+            # Customer documents by address, and the time of every auto-reply (for
+            # max_per_hour); when a customer was last answered is read from their document.
             self._history_ids[sys.intern(doc["address"])] = key
-            times.extend(_from_iso(at).timestamp() for at in doc.get("replied", ()))
-        times.sort()
-        self._reply_times = times
-
-    def _index_reminders(self) -> None:
-        """Open reminders by id (-> kind), by customer and by message: what a pass asks about
-        every message, answered without decoding the stored reminders."""
-        self._open_kinds: dict[str, str] = {}
-        self._open_by_customer: dict[str, list[str]] = {}
-        self._open_by_message: dict[str, list[str]] = {}
-        for key, doc in self._reminders.items():
+            self._reply_stamps.extend(_from_iso(at).timestamp() for at in doc.get("replied", ()))
+        elif table == "reminders":
             self._index_reminder(key, doc)
 
-    def _index_reminder(self, key: str, doc: Doc, old: Doc | None = None) -> None:
+    def _finish_indexes(self, tables: Collection[str] = _TABLES) -> None:
+        if "history" in tables:
+            self._reply_stamps.sort()
+            # 8 bytes a reply, against 32 for a float in a list; bisect works on any sequence.
+            self._reply_times = array("d", self._reply_stamps)
+            self._reply_stamps = []
+
+    def _index_reminder(self, key: int, doc: Doc, old: Doc | None = None) -> None:
         """(Re-)index reminder ``key`` now ``doc``; ``old`` is what it was before a change."""
         if old is not None:
             self._unindex_reminder(key, old)
         if doc.get("state", "pending") in REMINDER_FINISHED:
             return
-        # Interned: a backlog's reminders share a few kinds and a customer's reminders their
-        # address, which would otherwise be a string per reminder.
+        # Interned: a backlog's reminders share a few kinds, a customer's reminders their
+        # address and a complaint's reminder its Message-ID with the complaint log's index,
+        # which would otherwise be a string per reminder.
         self._open_kinds[key] = sys.intern(str(doc.get("kind", "")))
-        customer = sys.intern(_norm(str(doc.get("customer", ""))))
-        self._open_by_customer.setdefault(customer, []).append(key)
-        self._open_by_message.setdefault(str(doc.get("message_id", "")), []).append(key)
+        _add(self._open_by_customer, sys.intern(_norm(str(doc.get("customer", "")))), key)
+        _add(self._open_by_message, sys.intern(str(doc.get("message_id", ""))), key)
 
-    def _unindex_reminder(self, key: str, doc: Doc) -> None:
+    def _unindex_reminder(self, key: int, doc: Doc) -> None:
         if self._open_kinds.pop(key, None) is None:
             return
         _discard(self._open_by_customer, _norm(str(doc.get("customer", ""))), key)
@@ -687,7 +723,7 @@ class StateStore:
 
     def outbox_pending(self) -> list[Doc]:
         """Entries still to be finished (neither done nor failed), oldest first."""
-        docs = (self._outbox.get(key) for key in sorted(self._outbox_open, key=int))
+        docs = (self._outbox.get(key) for key in sorted(self._outbox_open))
         return [_decode(doc) for doc in docs if doc is not None]
 
     # -- reply limiter -----------------------------------------------------------------------
@@ -767,7 +803,7 @@ class StateStore:
         doc = _encode(record)
         doc_id = self._complaints.insert(doc)
         if doc.get("message_id"):
-            self._complaint_ids[str(doc["message_id"])] = doc_id
+            self._complaint_ids[sys.intern(str(doc["message_id"]))] = doc_id
 
     def complaints(self, since: datetime | None = None) -> list[Doc]:
         """Logged complaints at or after ``since`` (all when None), oldest first."""
@@ -805,7 +841,7 @@ class StateStore:
         doc.pop("id", None)  # the id is the TinyDB document id
         key = self._reminders.insert(doc)
         self._index_reminder(key, doc)
-        return int(key)
+        return key
 
     def reminders(self, state: str | None = None) -> list[Doc]:
         """Reminders (with "id"), all or those in ``state``, ordered by due time then id."""
@@ -823,7 +859,7 @@ class StateStore:
         for key in keys:  # a copy: callers may update reminders while iterating
             doc = self._reminders.get(key)
             if doc is not None:
-                yield {**_decode(doc), "id": int(key)}
+                yield {**_decode(doc), "id": key}
 
     def open_reminders(
         self, customer: str | None = None, kinds: Collection[str] | None = None
@@ -831,10 +867,8 @@ class StateStore:
         """Reminders not yet finished (with "id"), ordered by due time then id; only those of
         ``customer`` and of ``kinds`` when given. From the open-reminder index: the cost is
         the number of matching reminders, not the number stored."""
-        keys: Iterable[str] = (
-            self._open_kinds
-            if customer is None
-            else self._open_by_customer.get(_norm(customer), ())
+        keys: Iterable[int] = (
+            self._open_kinds if customer is None else _ids(self._open_by_customer, _norm(customer))
         )
         wanted = [k for k in keys if kinds is None or self._open_kinds.get(k) in kinds]
         return _ordered([(key, doc) for key in wanted if (doc := self._reminders.get(key))])
@@ -842,12 +876,12 @@ class StateStore:
     def has_open_reminder(self, message_id: str, kind: str) -> bool:
         """Whether a reminder of ``kind`` about ``message_id`` is still open (a message seen
         again after a crash or a deferred reply must not get a second one)."""
-        keys = self._open_by_message.get(message_id, ())
+        keys = _ids(self._open_by_message, message_id)
         return any(self._open_kinds.get(key) == kind for key in keys)
 
     def update_reminder(self, reminder_id: int, **fields: Any) -> bool:
         """Change fields (e.g. state="done"); False when no such reminder exists."""
-        key = str(reminder_id)
+        key = int(reminder_id)
         doc = self._reminders.get(key)
         if doc is None:
             return False
@@ -904,17 +938,44 @@ class StateStore:
         return removed
 
 
-def _discard(index: dict[str, list[str]], name: str, key: str) -> None:
-    keys = index.get(name)
-    if keys is not None and key in keys:
-        keys.remove(key)
-        if not keys:
+# name -> the ids filed under it: an int while there is one (nearly always: a message has one
+# open reminder, a new customer one), a list only from the second; a list of one costs 64 bytes.
+_Ids = dict[str, int | list[int]]
+
+
+def _add(index: _Ids, name: str, key: int) -> None:
+    held = index.get(name)
+    if held is None:
+        index[name] = key
+    elif isinstance(held, list):
+        held.append(key)
+    else:
+        index[name] = [held, key]
+
+
+def _ids(index: _Ids, name: str) -> list[int]:
+    held = index.get(name)
+    if held is None:
+        return []
+    return list(held) if isinstance(held, list) else [held]
+
+
+def _discard(index: _Ids, name: str, key: int) -> None:
+    held = index.get(name)
+    if isinstance(held, list):
+        if key in held:
+            held.remove(key)
+        if len(held) == 1:
+            index[name] = held[0]
+        elif not held:
             del index[name]
+    elif held == key:
+        del index[name]
 
 
-def _ordered(items: list[tuple[str, Doc]]) -> list[Doc]:
-    items.sort(key=lambda item: (str(item[1].get("due", "")), int(item[0])))
-    return [{**_decode(doc), "id": int(key)} for key, doc in items]
+def _ordered(items: list[tuple[int, Doc]]) -> list[Doc]:
+    items.sort(key=lambda item: (str(item[1].get("due", "")), item[0]))
+    return [{**_decode(doc), "id": key} for key, doc in items]
 
 
 def _migrate_history(history: _Table, replies: _Table) -> None:
@@ -923,13 +984,13 @@ def _migrate_history(history: _Table, replies: _Table) -> None:
     schema 2 keeps one document per customer in "history": {"address", "seen": [[at,
     complaint, categories?], ...], "replied": [at, ...]}. The next flush rewrites the file."""
     customers: dict[str, Doc] = {}
-    for _key, doc in sorted(history.items(), key=lambda item: int(item[0])):
+    for _key, doc in sorted(history.items(), key=lambda item: item[0]):
         entry: list[Any] = [doc["at"], bool(doc.get("complaint"))]
         if doc.get("categories"):
             entry.append(list(doc["categories"]))
         address = _norm(doc["address"])
         customers.setdefault(address, {"address": address}).setdefault("seen", []).append(entry)
-    for _key, doc in sorted(replies.items(), key=lambda item: int(item[0])):
+    for _key, doc in sorted(replies.items(), key=lambda item: item[0]):
         address = _norm(doc["address"])
         customer = customers.setdefault(address, {"address": address})
         customer.setdefault("replied", []).append(doc["at"])
@@ -982,5 +1043,5 @@ def read_complaints(path: str | os.PathLike[str]) -> list[Doc]:
     storage = AtomicJSONStorage(path)
     cache = storage.read_texts() or {}
     JournalMiddleware(storage)._replay(cache)  # the latest flushes live in the journal
-    docs = (_document("complaints", text) for text in cache.get("complaints", {}).values())
+    docs = (_document("complaints", packed) for packed in cache.get("complaints", {}).values())
     return sorted((_decode(doc) for doc in docs), key=lambda d: d["at"])

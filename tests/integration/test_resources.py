@@ -27,10 +27,13 @@ RSS_LIMIT_MB = 150
 # What one message may add to the daemon's memory, MB per 1,000 (first to last quarter of the
 # backlog). Every message here comes from a new address (customer{i % 5000}@customer{i % 97}
 # repeats after 485,000), so each leaves a customer document, a reply and an outbox entry, and
-# half a complaint and a reminder: ~1.5-2; 8.4 when every state record was a dict
-# (RELIABILITY.md, bug 10). A 50,000 backlog has to fit in RSS_LIMIT_MB, so the slope is
-# checked at the default size too.
+# half a complaint and a reminder: 0.7-1.1 since the documents are held packed (1.3-1.5
+# before; 8.4 when every state record was a dict: RELIABILITY.md, bug 10). A 50,000 backlog has
+# to fit in RSS_LIMIT_MB (126 MB measured), so the slope is checked at the default size too.
 GROWTH_LIMIT_MB = 4.0
+# A bound on the triage, not a throughput check: 50,000 messages took 64 min on this shared
+# two-core machine (9-17 msg/s with other benchmarks running), more than the hour it once had.
+TRIAGE_LIMIT_S = max(3600, COUNT // 8)
 SEEN = "$InboxbotSeen"
 
 _ATTACHMENT = base64.encodebytes(os.urandom(2 * 1024 * 1024))  # one 2 MB file, 2.7 MB encoded
@@ -111,7 +114,7 @@ def _daemon(shop: Any, log: Any) -> subprocess.Popen[bytes]:
     )
 
 
-@pytest.mark.timeout(4000)  # 50,000 messages take 15-50 min here; the loop below stops at 1 h
+@pytest.mark.timeout(TRIAGE_LIMIT_S + 900)  # the triage, then seeding and the restart
 def test_memory_stays_bounded_on_a_large_backlog_with_attachments(shop) -> None:
     shop.write(max_per_hour=COUNT + 10)  # every customer answered: SMTP is part of the load
     seeded = time.monotonic()
@@ -134,7 +137,7 @@ def test_memory_stays_bounded_on_a_large_backlog_with_attachments(shop) -> None:
                 samples.append((COUNT - left, status["VmRSS"]))
                 if left == 0:
                     break
-                assert time.monotonic() - started < 3600
+                assert time.monotonic() - started < TRIAGE_LIMIT_S
             triage = time.monotonic() - started
             peak = max(peak, _status(process.pid)["VmHWM"])
         finally:

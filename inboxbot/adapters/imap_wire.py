@@ -49,54 +49,52 @@ def send(imap: imaplib.IMAP4, command: str) -> bytes:
 
 
 def finish(imap: imaplib.IMAP4, tags: list[bytes]) -> list[Record]:
-    """Read the answers of commands sent with `send`, in the order they were sent; returns the
-    FETCH records among them. Every answer is read even when one is a refusal, so the
-    connection stays in step; the first refusal is raised after."""
+    """Read until the commands sent with `send` under `tags` are answered; returns the FETCH
+    records read meanwhile. A server may answer pipelined commands out of order (Dovecot
+    refuses a malformed command at once, before the FETCH sent ahead of it is done): the
+    answer of any other command still waiting is kept for its own finish. Every answer is
+    read even when one is a refusal, so the connection stays in step; the first refusal
+    (in the order of `tags`) is raised after."""
+    waiting = imap.tagged_commands  # imaplib's own table: tag -> None until answered
     records: list[Record] = []
-    refused: imaplib.IMAP4.error | None = None
     try:
-        for tag in tags:
-            try:
-                records.extend(_read(imap, tag + b" "))
-            except imaplib.IMAP4.abort:
-                raise
-            except imaplib.IMAP4.error as error:
-                refused = refused or error
+        while any(waiting.get(tag) is None for tag in tags):
+            records.extend(_read_one(imap, waiting))
     finally:
-        for tag in tags:
-            imap.tagged_commands.pop(tag, None)
-    if refused is not None:
-        raise refused
+        answers = [waiting.pop(tag, None) for tag in tags]
+    for answer in answers:
+        status, _, detail = (answer or b"").partition(b" ")
+        if status != b"OK":
+            raise imaplib.IMAP4.error(
+                f"{status.decode('ascii', 'replace')} {detail.decode('utf-8', 'replace')}"
+            )
     return records
 
 
-def _read(imap: imaplib.IMAP4, tagged: bytes) -> list[Record]:
-    records: list[Record] = []
+def _read_one(imap: imaplib.IMAP4, waiting: dict[bytes, bytes | None]) -> list[Record]:
+    """One response: the records of a FETCH response, [] for anything else."""
     readline, read = imap.file.readline, imap.file.read
-    while True:
-        line = _line(readline)
-        if line.startswith(b"* "):
-            fetch = _FETCH_RE.match(line)
-            if fetch is None:
-                _untagged(imap, line)
-                continue
-            text = fetch.group(1) + b" " + fetch.group(2)
-            while (marker := _LITERAL_RE.search(text)) is not None:
-                literal = read(int(marker.group(1)))
-                if len(literal) != int(marker.group(1)):
-                    raise imaplib.IMAP4.abort("socket error: EOF inside a literal")
-                records.append((text, literal))
-                text = _line(readline)
-            records.append(text)
-        elif line.startswith(tagged):
-            status, _, detail = line[len(tagged):].partition(b" ")
-            if status != b"OK":
-                raise imaplib.IMAP4.error(
-                    f"{status.decode('ascii', 'replace')} {detail.decode('utf-8', 'replace')}"
-                )
-            return records
-        else:
-            raise imaplib.IMAP4.abort(f"unexpected response: {line[:200]!r}")
+    line = _line(readline)
+    if line.startswith(b"* "):
+        fetch = _FETCH_RE.match(line)
+        if fetch is None:
+            _untagged(imap, line)
+            return []
+        records: list[Record] = []
+        text = fetch.group(1) + b" " + fetch.group(2)
+        while (marker := _LITERAL_RE.search(text)) is not None:
+            literal = read(int(marker.group(1)))
+            if len(literal) != int(marker.group(1)):
+                raise imaplib.IMAP4.abort("socket error: EOF inside a literal")
+            records.append((text, literal))
+            text = _line(readline)
+        records.append(text)
+        return records
+    tag, _, rest = line.partition(b" ")
+    if tag in waiting and waiting[tag] is None:
+        waiting[tag] = rest
+        return []
+    raise imaplib.IMAP4.abort(f"unexpected response: {line[:200]!r}")
 
 
 def _line(readline: object) -> bytes:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from inboxbot.adapters.fetch_response import parse_fetch
-from inboxbot.adapters.imap_wire import uid_fetch
+from inboxbot.adapters.imap_wire import finish, send, uid_fetch
 from tests.dovecot import Dovecot
 
 ITEMS = [
@@ -80,3 +80,18 @@ def test_an_answer_cut_short_aborts(dovecot: Dovecot) -> None:
             uid_fetch(imap, "1", ITEMS[0])
     finally:
         imap.shutdown()
+
+
+def test_pipelined_answers_out_of_order_are_kept_for_their_own_finish(
+    connection: imaplib.IMAP4,
+) -> None:
+    # Dovecot refuses a malformed command as soon as it reads it, often before the FETCH
+    # sent ahead of it is answered: each answer must still reach its own finish.
+    for _ in range(20):
+        fetch = send(connection, "UID FETCH 1:30 " + ITEMS[1])
+        bad = send(connection, "UID STORE 1:x +FLAGS.SILENT ($Mark)")
+        assert len(parse_fetch(finish(connection, [fetch]))) == 30
+        with pytest.raises(imaplib.IMAP4.error, match="BAD"):
+            finish(connection, [bad])
+        assert not connection.tagged_commands, "no answer left behind"
+    assert connection.noop()[0] == "OK"

@@ -30,7 +30,7 @@ from imapclient.response_parser import parse_fetch_response  # type: ignore[impo
 from inboxbot.adapters.fetch_response import parse_fetch
 from inboxbot.adapters.imap_wire import finish, send, uid_fetch
 from inboxbot.core.mime import Entity
-from inboxbot.core.uidsets import sequence_set_of, uid_ranges
+from inboxbot.core.uidsets import sequence_set, sequence_set_of, uid_ranges
 from inboxbot.errors import MailboxError
 from inboxbot.ports import Fetched, FolderState
 
@@ -331,7 +331,7 @@ class ImapMailbox:
         fetch_response.parse_fetch (imapclient's own parser lexes it byte by byte, and imaplib
         handles every line in Python: both cost more than the server's answer); imapclient's
         parser still reads what parse_fetch does not understand."""
-        data = uid_fetch(self._imap._imap, _uid_set_text(uids), f"({' '.join(items)})")
+        data = uid_fetch(self._imap._imap, sequence_set(uids), f"({' '.join(items)})")
         return self._parse_items(data, uids)
 
     @staticmethod
@@ -373,7 +373,7 @@ class ImapMailbox:
         item = _fields_item(fields)
         with self._translate("fetch and store keywords", self._selected):
             imap = self._imap._imap
-            fetches = [send(imap, f"UID FETCH {_uid_set_text(chunk)} ({item})")
+            fetches = [send(imap, f"UID FETCH {sequence_set(chunk)} ({item})")
                        for chunk in _chunks(uids)]
             stores = [send(imap, f"UID STORE {uid_set} +FLAGS.SILENT ({keyword})")
                       for _chunk, uid_set in _uid_sets(marking)]
@@ -628,10 +628,6 @@ def _field_values(items: dict[int, dict[bytes, Any]]) -> dict[int, bytes]:
                    or b"")
         for uid, data in items.items()
     }
-
-
-def _uid_set_text(uids: Sequence[int]) -> str:
-    return ",".join(text for _chunk, text in _uid_sets(uids))
 
 
 def _chunks(uids: Sequence[int]) -> Iterator[list[int]]:

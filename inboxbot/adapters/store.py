@@ -225,6 +225,7 @@ class JournalMiddleware(Middleware):
         self._journal_fd: int | None = None
         self._journal_size = 0
         self._snapshot_size = 0
+        self._generation = 0  # of the last snapshot: the file's meta "journal", the journal's head
 
     @property
     def journal_path(self) -> Path:
@@ -289,15 +290,24 @@ class JournalMiddleware(Middleware):
             yield f'[{doctext.dump(table)},"{key}",{text}]'
 
     def snapshot(self) -> None:
-        """Rewrite the TinyDB file (atomically), then empty the journal it now contains."""
+        """Rewrite the TinyDB file (atomically), then empty the journal it now contains.
+
+        Each snapshot has a generation, written into the file (meta "journal") and at the head
+        of the emptied journal. A crash between the file's rename and the truncate leaves a
+        journal of an older generation beside the newer file: it is not replayed. Replaying it
+        would set documents back to what they were at their last flush (a customer's history
+        document changes with every message) and, after a schema migration, bring back
+        documents of the old schema."""
         if self.cache is None:
             return
+        generation = self._generation + 1
+        _set_generation(self.cache, generation)
         self._snapshot_size = self.file.write_texts(self.cache)
-        # A crash before this truncate replays journal lines the file already holds; each line
-        # sets whole documents, so replaying them again changes nothing.
+        self._generation = generation
         if self._journal_fd is not None:
             try:
                 os.ftruncate(self._journal_fd, 0)
+                os.write(self._journal_fd, b'{"generation":%d}\n' % generation)
                 os.fsync(self._journal_fd)
             except OSError as exc:
                 raise _write_error(self.journal_path, exc) from exc
@@ -306,12 +316,19 @@ class JournalMiddleware(Middleware):
         self.snapshot_due = False
 
     def _replay(self, cache: doctext.Tables) -> bool:
+        self._generation = _generation_of(cache)
         try:
             lines = self.journal_path.read_bytes().split(b"\n")
         except FileNotFoundError:
             return False
         except OSError as exc:
             raise StoreError(f"state journal {self.journal_path} cannot be read: {exc}") from exc
+        head = _journal_head(lines[0])
+        if head is not None:
+            if head < self._generation:
+                return False  # the file already holds all of it (see snapshot)
+            lines[0] = b""
+        # A journal without a head (written before generations) is replayed as it always was.
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
@@ -348,6 +365,32 @@ def _loaded(docs: doctext.Docs) -> dict[str, Any]:
 
 def _packed(docs: dict[str, Any]) -> doctext.Docs:
     return {doctext.doc_id(k): doctext.pack(doctext.dump(v)) for k, v in docs.items()}
+
+
+def _generation_of(cache: doctext.Tables) -> int:
+    meta = cache.get("meta", {}).get(1)
+    if meta is None:
+        return 0
+    value = json.loads(doctext.unpack(meta)).get("journal", 0)
+    return value if isinstance(value, int) else 0
+
+
+def _set_generation(cache: doctext.Tables, generation: int) -> None:
+    docs = cache.setdefault("meta", {})
+    meta = json.loads(doctext.unpack(docs[1])) if 1 in docs else {}
+    meta["journal"] = generation
+    docs[1] = doctext.pack(doctext.dump(meta))
+
+
+def _journal_head(line: bytes) -> int | None:
+    """The generation a journal's first line names, None when it is a line of changes."""
+    if not line.startswith(b'{"generation":'):
+        return None
+    try:
+        value = json.loads(line)["generation"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) else None
 
 
 def _open_journal(path: Path) -> int:
@@ -1037,11 +1080,16 @@ def _check_outbox_state(state: object) -> None:
         raise ValueError(f"outbox state must be one of {', '.join(OUTBOX_STATES)}, not {state!r}")
 
 
-def read_complaints(path: str | os.PathLike[str]) -> list[Doc]:
-    """The complaint log, read without taking the lock or writing anything, so `inboxbot stats`
-    works while `inboxbot run` holds the state file."""
+def read_table(path: str | os.PathLike[str], table: str) -> dict[int, Doc]:
+    """doc id -> document (decoded) of one table, read without taking the lock or writing
+    anything, so the CLI works while `inboxbot run` holds the state file."""
     storage = AtomicJSONStorage(path)
     cache = storage.read_texts() or {}
     JournalMiddleware(storage)._replay(cache)  # the latest flushes live in the journal
-    docs = (_document("complaints", packed) for packed in cache.get("complaints", {}).values())
-    return sorted((_decode(doc) for doc in docs), key=lambda d: d["at"])
+    return {key: _decode(_document(table, packed))
+            for key, packed in cache.get(table, {}).items()}
+
+
+def read_complaints(path: str | os.PathLike[str]) -> list[Doc]:
+    """The complaint log, for `inboxbot stats` (see read_table)."""
+    return sorted(read_table(path, "complaints").values(), key=lambda d: d["at"])

@@ -7,7 +7,6 @@ mail commands support+remind-2d@ / the $FollowUp keyword, which the running serv
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from inboxbot.cli.common import ConfigOption, JsonOption, errors_to_exit, load, print_json
-from inboxbot.errors import InboxbotError, StoreError
+from inboxbot.errors import InboxbotError
 
 reminders_app = typer.Typer(
     help="Staff reminders and customer check-ins: list, add, cancel.", no_args_is_help=True
@@ -25,36 +24,11 @@ AllOption = Annotated[bool, typer.Option("--all", help="also sent and cancelled 
 
 
 def _read_only(path: Path) -> list[dict[str, Any]]:
-    """The reminders table as the store would see it: the snapshot plus the journal's
-    appended changes (the same format StateStore writes), read without the lock."""
-    from inboxbot.adapters.store import _decode
+    """The reminders table as the store would see it (the file plus its journal), read
+    without the lock."""
+    from inboxbot.adapters.store import read_table
 
-    docs: dict[str, dict[str, Any]] = {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except OSError as error:
-        raise StoreError(f"state file {path} cannot be read: {error.strerror}") from None
-    try:
-        docs = dict((json.loads(text) if text.strip() else {}).get("reminders", {}))
-    except ValueError as error:
-        raise StoreError(f"state file {path} is not valid JSON: {error}") from None
-    journal = path.with_name(path.name + ".journal")
-    if journal.exists():
-        for line in journal.read_text(encoding="utf-8").splitlines():
-            try:
-                ops = json.loads(line)
-            except ValueError:
-                break  # a torn last line: that flush never finished
-            for table, key, doc in ops:
-                if table != "reminders":
-                    continue
-                if doc is None:
-                    docs.pop(key, None)
-                else:
-                    docs[key] = doc
-    rows = [{**_decode(doc), "id": int(key)} for key, doc in docs.items()]
+    rows = [{**doc, "id": key} for key, doc in read_table(path, "reminders").items()]
     rows.sort(key=lambda r: (str(r.get("due", "")), r["id"]))
     return rows
 

@@ -142,7 +142,7 @@ class Message:
         if "from_" not in self.__dict__ and len(values) == 1:
             match = _SIMPLE_ADDRESS_RE.match(values[0])
             if match is not None:  # the address _simple_address would give
-                return (match.group(3) or match.group(4)).lower()
+                return _matched_address(match)
         sender = self.sender
         return sender.addr if sender else ""
 
@@ -200,9 +200,14 @@ def _simple_address(value: str) -> Address | None:
     match = _SIMPLE_ADDRESS_RE.match(value)
     if match is None:
         return None
-    quoted, plain, angle, bare = match.groups()
+    quoted, plain, _angle, _bare = match.groups()
     name = (quoted if quoted is not None else plain or "").strip()
-    return Address(_decode(name) if name else "", (angle or bare).lower())
+    return Address(_decode(name) if name else "", _matched_address(match))
+
+
+def _matched_address(match: re.Match[str]) -> str:
+    """The address of a _SIMPLE_ADDRESS_RE match: <angle> or bare, lower-cased."""
+    return str(match.group(3) or match.group(4)).lower()
 
 
 def _addresses(values: Iterable[str]) -> tuple[Address, ...]:

@@ -180,10 +180,3 @@ def test_every_message_a_rule_matches_is_found_by_its_search(
     parsed = parse_message(bytes(message), headers_only=True)
     if rule_matches(rules.enabled[0], triage(parsed)):
         assert _server_matches(pushdown.rules[0].criteria, parsed)
-
-
-def test_sequence_set_writes_runs_as_ranges() -> None:
-    from inboxbot.core.uidsets import sequence_set
-
-    assert sequence_set([7, 1, 3, 2, 9, 10, 3]) == "1:3,7,9:10"
-    assert sequence_set([]) == ""

@@ -40,6 +40,10 @@ AUTO_REPLIED = "$AutoReplied"
 REDIRECTED = "$Redirected"
 BATCH_SIZE = 500
 SEND_CHUNK = 50
+# Staged keywords and moves are stored every APPLY_SIZE messages: a STORE or MOVE costs Dovecot
+# about as much for 50 messages as for 500 (benchmarks: 3.3 s of a 10,000 backlog's server time
+# in 500s, 1.2-1.5 s in 2,000s). The staged work is a few hundred bytes per message.
+APPLY_SIZE = 2_000
 PUSHED_BATCH_SIZE = 20_000  # a pushed-down Outcome holds no message: these cost little memory
 _MARKS = {"reply": AUTO_REPLIED, "redirect": REDIRECTED}
 
@@ -243,6 +247,21 @@ class _Work:
     sent_copies: list[bytes] = field(default_factory=list)  # for Sent: one APPEND per chunk
 
 
+@dataclass
+class _Staged:
+    """Keywords, copies and moves decided but not yet stored on the server, of one or more
+    batches, grouped so each costs one IMAP command (see Executor.process)."""
+
+    uids: list[int] = field(default_factory=list)  # in flight until applied
+    keywords: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    copies: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    moves: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    staying: list[int] = field(default_factory=list)
+    # (uid, Message-ID, action, detail): a line is written once its action is done. No Outcome
+    # is kept: it holds the message and up to 64 KiB of its text.
+    log_lines: list[tuple[int, str, str, str]] = field(default_factory=list)
+
+
 class Executor:
     def __init__(
         self,
@@ -262,6 +281,7 @@ class Executor:
         self.folder_state: FolderState | None = None
         self.stopping: Callable[[], bool] = lambda: False  # set by run_pass
         self._last_triage: dict[int, Triage] = {}
+        self.staged = _Staged()
         self._promised: dict[tuple[datetime, str], datetime] = {}  # see _due
 
     # -- planning --------------------------------------------------------------------------
@@ -309,10 +329,17 @@ class Executor:
         pushed: Mapping[int, Plan] | None = None,
         message_ids: Mapping[int, str] | None = None,
         marked: Collection[int] = (),
+        *,
+        apply: bool = True,
     ) -> list[Outcome]:
         """Plan, execute and record one batch: the fetched messages, plus those whose Plan
         the server searches already decided (`pushed`, with the Message-IDs they read, and
-        those of them `marked` $InboxbotSeen already; see inboxbot.pushdown)."""
+        those of them `marked` $InboxbotSeen already; see inboxbot.pushdown).
+
+        Replies go out and history is recorded now; the keywords and moves are staged, and
+        stored on the server now or (apply=False) by a later `apply_staged`, together with
+        other batches': each STORE and MOVE costs the server about the same for 50 messages
+        as for 500 (it rewrites the folder's index), so a backlog's are grouped."""
         now = self.clock()
         headers_only = not self.engine.needs_text
         self._last_triage = {}
@@ -343,24 +370,22 @@ class Executor:
         if self.dry_run:
             return outcomes
         self._send_all(work, now)
-        replayed = {f.uid for f in batch if SEEN in f.flags}
+        # In flight from before a crash: recorded then (the in-flight list is stored by the
+        # same flush as the batch's records), whether or not the server got its marks.
+        replayed = {f.uid for f in batch if f.uid in self.replay}
         waiting = set(work.deferred)
         done = [o for o in outcomes if o.uid not in waiting]
         # Reminders and history are durable before the messages are marked done on the server
         # ($InboxbotSeen): a crash in between replays the batch instead of losing them, and a
         # replayed message was recorded already.
         reminder_hooks.after_batch(self, [o for o in done if o.uid not in replayed], now)
+        self._stage(work, outcomes, marked)
         state = self.folder_state
         if state is not None:
-            self.store.set_in_flight(state.name, state.uidvalidity, [o.uid for o in done])
+            self.store.set_in_flight(state.name, state.uidvalidity, self.staged.uids)
         self._record(done, now, replayed)  # flushes: all of the above is durable from here
-        self._apply(work, outcomes, marked)
-        if state is not None:
-            self.store.set_in_flight(state.name, state.uidvalidity, [])
-        for outcome in done:
-            for action in outcome.plan.active:
-                if action.type not in OUTGOING:  # those were logged when sent
-                    log_action(outcome, action.type, _describe(action))
+        if apply:
+            self.apply_staged()
         return outcomes
 
     def _collect(self, outcome: Outcome, work: _Work) -> None:
@@ -528,33 +553,54 @@ class Executor:
             self.mailbox.add_keywords([outcome.uid], [mark])
         self.store.outbox_set_state(key, "done")
 
-    def _apply(self, work: _Work, outcomes: list[Outcome], marked: Collection[int] = ()) -> None:
+    def _stage(self, work: _Work, outcomes: list[Outcome], marked: Collection[int]) -> None:
+        """Add a batch's keywords, copies, moves and action log lines to the staged work."""
         deferred = set(work.deferred)
-        done = [o for o in outcomes if o.uid not in deferred]
-        keywords: dict[str, list[int]] = defaultdict(list)
-        moves: dict[str, list[int]] = defaultdict(list)
-        for outcome in done:
+        staged = self.staged
+        watch = self.engine.config.imap.watch
+        skip = set(marked)
+        for outcome in outcomes:
+            if outcome.uid in deferred:
+                continue
+            staged.uids.append(outcome.uid)
             for keyword in dict.fromkeys(outcome.keywords):
                 if keyword not in _MARKS.values():  # those were set right after sending
-                    keywords[keyword].append(outcome.uid)
-            if outcome.folder != self.engine.config.imap.watch:
-                moves[outcome.folder].append(outcome.uid)
+                    staged.keywords[keyword].append(outcome.uid)
+            if outcome.folder != watch:
+                staged.moves[outcome.folder].append(outcome.uid)
+            elif outcome.uid not in skip:
+                staged.staying.append(outcome.uid)
+            message_id = _message_id(outcome)
+            for action in outcome.plan.active:
+                if action.type not in OUTGOING:  # those were logged when sent
+                    staged.log_lines.append(
+                        (outcome.uid, message_id, action.type, _describe(action))
+                    )
+        for folder, uids in work.copies.items():
+            staged.copies[folder].extend(u for u in uids if u not in deferred)
+        self.deferred.update(deferred)
+
+    def apply_staged(self) -> None:
+        """Store the staged keywords and moves on the server, then log the actions."""
+        staged, self.staged = self.staged, _Staged()
         # $InboxbotSeen comes last for each message and right before its MOVE (which carries it
         # along): a crash leaves a message unmarked (and replayed) or filed, and with the state
         # file lost (no in-flight list) at most one group lies in the STORE-to-MOVE round trip.
-        for keyword, uids in keywords.items():
+        for keyword, uids in staged.keywords.items():
             self.mailbox.add_keywords(uids, [keyword])
-        for folder, uids in work.copies.items():
-            self.mailbox.copy([u for u in uids if u not in deferred], folder)
-        for folder, uids in moves.items():
+        for folder, uids in staged.copies.items():
+            if uids:
+                self.mailbox.copy(uids, folder)
+        for folder, uids in staged.moves.items():
             self.mailbox.add_keywords(uids, [SEEN])
             self.mailbox.move(uids, folder)
-        moved = {uid for uids in moves.values() for uid in uids}
-        skip = moved | set(marked) if marked else moved
-        staying = [o.uid for o in done if o.uid not in skip]
-        if staying:
-            self.mailbox.add_keywords(staying, [SEEN])
-        self.deferred.update(deferred)
+        if staged.staying:
+            self.mailbox.add_keywords(staged.staying, [SEEN])
+        state = self.folder_state
+        if state is not None and staged.uids:
+            self.store.set_in_flight(state.name, state.uidvalidity, [])
+        for uid, message_id, kind, detail in staged.log_lines:
+            _log_line(uid, message_id, kind, detail)
 
     def _due(self, triage: Triage | None, now: datetime) -> datetime | None:
         """When the first answer is promised for this message's class (vip, urgent, default)."""
@@ -619,15 +665,22 @@ def _log_unanswered(outcome: Outcome) -> None:
 def log_action(outcome: Outcome, kind: str, detail: str) -> None:
     """One log line per action taken, with the inbound Message-ID: what staff search logs by
     (also a field of its own with --log-format json)."""
-    message_id = outcome.message.message_id if outcome.message else outcome.message_id
+    _log_line(outcome.uid, _message_id(outcome), kind, detail)
+
+
+def _log_line(uid: int, message_id: str, kind: str, detail: str) -> None:
     log.info(
         "uid %s %s: %s %s",
-        outcome.uid,
+        uid,
         message_id or "(no Message-ID)",
         kind,
         detail,
-        extra={"uid": outcome.uid, "message_id": message_id, "action": kind},
+        extra={"uid": uid, "message_id": message_id, "action": kind},
     )
+
+
+def _message_id(outcome: Outcome) -> str:
+    return outcome.message.message_id if outcome.message else outcome.message_id
 
 
 def _describe(action: Action) -> str:
@@ -642,6 +695,21 @@ def _recipients(message: EmailMessage) -> list[str]:
 def chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def _apply_and_advance(
+    executor: Executor, store: Any, state: FolderState, batches: Sequence[int]
+) -> None:
+    """The staged work onto the server, then the watermark past the batches it covered."""
+    if executor.dry_run:
+        return
+    executor.apply_staged()
+    # A deferred reply keeps the watermark below it so the next pass retries it.
+    bound = min(executor.deferred, default=max(batches) + 1)  # once, not per UID
+    done = [u for u in batches if u < bound]
+    if done:
+        store.set_watermark(state.name, state.uidvalidity, max(done))
+    store.flush()
 
 
 def run_pass(
@@ -674,6 +742,8 @@ def run_pass(
     # Header rules on a backlog: the server searches decide most Plans (inboxbot.pushdown).
     decided = server_plans(engine, mailbox, store, uids, executor.clock(), dry_run=executor.dry_run)
     plans = decided.plans
+    executor.staged = _Staged()  # what an interrupted pass staged is in flight: replayed
+    unapplied: list[int] = []
     # Pushed-down messages cost little each, so their batches are larger: fewer MOVE and STORE
     # commands, each of which makes the server rewrite its index.
     for batch in chunks(uids, PUSHED_BATCH_SIZE if plans else BATCH_SIZE):
@@ -683,21 +753,20 @@ def run_pass(
         fetched = mailbox.fetch(rest, headers_only=headers_only) if rest else []
         done_now = executor.process(
             fetched, {u: plans[u] for u in batch if u in plans}, decided.message_ids,
-            decided.marked,
+            decided.marked, apply=False,
         )
         del fetched  # the raw bytes of a batch: not while the next one is fetched
         processed += len(done_now)
         if keep:
             outcomes.extend(done_now)
-        if not executor.dry_run:
-            # A deferred reply keeps the watermark below it so the next pass retries it.
-            bound = min(executor.deferred, default=max(batch) + 1)  # once, not per UID
-            done = [u for u in batch if u < bound]
-            if done:
-                store.set_watermark(folder, state.uidvalidity, max(done))
-            store.flush()
+        unapplied.extend(batch)
+        if len(unapplied) >= APPLY_SIZE or batch[-1] == uids[-1]:
+            _apply_and_advance(executor, store, state, unapplied)
+            unapplied = []
         if progress:
             progress(processed, len(uids))
+    if unapplied:  # stopped early
+        _apply_and_advance(executor, store, state, unapplied)
     if uids:
         log.info("processed %d messages in %.2fs", len(uids), time.monotonic() - started)
     return outcomes

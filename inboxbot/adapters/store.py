@@ -585,6 +585,7 @@ class StateStore:
         self._finish_indexes(tables)
 
     def _reset_indexes(self, tables: Collection[str] = _TABLES) -> None:
+        self._last_customer: tuple[bytes, Doc] | None = None  # see _customer
         if "watermarks" in tables:
             self._folder_ids: dict[str, int] = {}
         if "outbox" in tables:
@@ -803,20 +804,34 @@ class StateStore:
         self._customer_append(address, "seen", entry)
 
     def _customer(self, address: str) -> Doc:
-        """The customer's document: {"address", "seen": [...], "replied": [at, ...]}."""
+        """The customer's document: {"address", "seen": [...], "replied": [at, ...]}; shared
+        with the next caller asking about the same customer, so it is never changed in place
+        (``_customer_append`` writes a changed copy)."""
         key = self._history_ids.get(_norm(address))
-        doc = None if key is None else self._history.get(key)
-        return doc or {}
+        packed = None if key is None else self._history.docs.get(key)
+        if packed is None:
+            return {}
+        # One message asks about its sender three or four times (known? complaints lately?
+        # last reply? then one more entry): the last document decoded is kept, as long as the
+        # stored text is the very one it was decoded from. A chronic sender's history is
+        # thousands of entries, and decoding it was most of that message's cost.
+        last = self._last_customer
+        if last is not None and last[0] is packed:
+            return last[1]
+        doc = _document("history", packed)
+        self._last_customer = (packed, doc)
+        return doc
 
     def _customer_append(self, address: str, field: str, item: Any) -> None:
         address = sys.intern(_norm(address))  # one string for the index and the caller's
         key = self._history_ids.get(address)
-        doc = None if key is None else self._history.get(key)
-        if key is None or doc is None:
+        doc = self._customer(address) if key is not None else {}
+        if key is None or not doc:
             self._history_ids[address] = self._history.insert({"address": address, field: [item]})
             return
-        doc.setdefault(field, []).append(item)
+        doc = {**doc, field: [*doc.get(field, ()), item]}
         self._history.put(key, doc)
+        self._last_customer = (self._history.docs[key], doc)
 
     def _seen(self, address: str) -> list[list[Any]]:
         return list(self._customer(address).get("seen", ()))

@@ -328,6 +328,55 @@ def test_history_and_complaint_count(path: Path) -> None:
         assert store.is_known("A@x.test") and not store.is_known("b@x.test")
 
 
+def test_a_message_decodes_its_senders_history_once(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planning and recording one message asks about its sender four times; a chronic
+    sender's history is thousands of entries, so it is decoded once, not four times."""
+    with StateStore(path) as store:
+        for day in range(2000):
+            store.record_message("chronic@x.test", T0 + timedelta(hours=day), day % 3 == 0)
+        store.record_reply("chronic@x.test", T0)
+        store.record_message("other@x.test", T0, True)
+        assert store.is_known("other@x.test")  # the last customer decoded
+        decoded: list[str] = []
+        document = store_module._document
+
+        def counting(table: str, packed: bytes):  # type: ignore[no-untyped-def]
+            decoded.append(table)
+            return document(table, packed)
+
+        monkeypatch.setattr(store_module, "_document", counting)
+        since = T0 + timedelta(hours=1000)
+        for n in range(3):  # three more messages from the same sender
+            assert store.is_known("chronic@x.test")
+            assert store.complaint_count("chronic@x.test", since) == 333 + n
+            assert store.last_reply("chronic@x.test") == T0
+            store.record_message("chronic@x.test", T0 + timedelta(hours=3000), True)
+        assert decoded.count("history") == 1
+        # Another customer in between is decoded, and the first is read afresh after it.
+        assert store.complaint_count("other@x.test", T0) == 1
+        assert store.complaint_count("chronic@x.test", since) == 336
+        assert decoded.count("history") == 3
+    with StateStore(path) as store:  # what was written is what was counted
+        assert store.complaint_count("chronic@x.test", since) == 336
+        assert len(store.history("chronic@x.test")) == 2003
+
+
+def test_a_pruned_history_is_not_served_from_the_last_decoded(path: Path) -> None:
+    old, now = T0, T0 + timedelta(days=200)
+    with StateStore(path) as store:
+        store.record_message("a@x.test", old, True)
+        store.record_message("a@x.test", now, True)
+        assert store.complaint_count("a@x.test", old) == 2
+        store.prune(now, timedelta(days=90))
+        assert store.complaint_count("a@x.test", old) == 1
+        store.record_message("gone@x.test", old, False)
+        assert store.is_known("gone@x.test")
+        store.prune(now, timedelta(days=90))
+        assert not store.is_known("gone@x.test")
+
+
 def test_complaint_log_and_reminders(path: Path) -> None:
     with StateStore(path) as store:
         store.log_complaint({"at": T0 + timedelta(days=1), "message_id": "<2@x>"})

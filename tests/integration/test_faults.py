@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import email
+import email.utils
 import logging
 import os
 import re
@@ -257,6 +258,24 @@ def test_connection_cut_mid_batch_files_everything_once(shop, daemons, faults) -
     log = daemon.text()
     assert log.count("FAULT: connection cut") == len(re.findall(r"\d+", faults)), log[-3000:]
     _assert_filed_once_answered_once(shop, expected)
+    _assert_recorded_once(shop, expected)
+
+
+def _assert_recorded_once(shop: Any, expected: list[Any]) -> None:
+    """A replayed batch was recorded before the cut: its history and complaints not again."""
+    from inboxbot.adapters.store import StateStore
+
+    with StateStore(shop.directory / "state.json") as store:
+        logged = Counter(c["message_id"] for c in store.complaints())
+        senders = Counter(email.message_from_bytes(e.raw)["From"] for e in expected)
+        histories = {
+            sender: len(store.history(email.utils.parseaddr(sender)[1].lower()))
+            for sender in senders
+        }
+    twice = [message_id for message_id, n in logged.items() if n > 1]
+    assert logged and not twice, f"{len(twice)} complaints logged more than once: {twice[:3]}"
+    recorded = {s: n for s, n in histories.items() if n > senders[s]}
+    assert not recorded, f"{len(recorded)} histories longer than the mail sent"
 
 
 # -- SMTP server faults ------------------------------------------------------------------------

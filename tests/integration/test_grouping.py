@@ -10,6 +10,7 @@ import pytest
 
 from inboxbot import service
 from inboxbot.adapters import imap
+from inboxbot.adapters.store import StateStore
 from inboxbot.daemon import serve
 from tests.mailgen import mixed_backlog
 
@@ -54,3 +55,37 @@ def test_one_store_per_keyword_and_one_move_per_folder_for_a_batch(
     assert folders
     assert dict(moves) == dict.fromkeys(folders, batches), f"one MOVE per folder: {moves}"
     assert sum(len(shop.folder(f)) for f in folders) == sum(e.folder != "INBOX" for e in expected)
+
+
+@pytest.mark.parametrize(("apply_size", "applies"), [(120, 1), (80, 2)])
+def test_a_backlogs_batches_are_stored_and_moved_together(
+    shop, monkeypatch: pytest.MonkeyPatch, apply_size: int, applies: int
+) -> None:
+    """Planned 40 at a time, stored every `apply_size` messages and at the end of the pass:
+    three batches cost one round of STOREs and MOVEs (or two), not three."""
+    expected = mixed_backlog(120)
+    shop.dovecot.append_many("INBOX", [e.raw for e in expected])
+    monkeypatch.setattr(service, "BATCH_SIZE", 40)
+    monkeypatch.setattr(service, "APPLY_SIZE", apply_size, raising=False)
+    moves: Counter[str] = Counter()
+    move = imap.ImapMailbox.move
+
+    def counting_move(self, uids, folder):  # type: ignore[no-untyped-def]
+        moves[folder] += 1
+        return move(self, uids, folder)
+
+    monkeypatch.setattr(imap.ImapMailbox, "move", counting_move)
+
+    serve(shop.config(), once=True)
+
+    folders = {e.folder for e in expected} - {"INBOX"}
+    assert folders
+    assert dict(moves) == dict.fromkeys(folders, applies), f"MOVEs per folder: {moves}"
+    for folder in folders:
+        assert len(shop.folder(folder)) == sum(e.folder == folder for e in expected)
+    inbox = shop.folder("INBOX")
+    assert len(inbox) == sum(e.folder == "INBOX" for e in expected)
+    assert all(service.SEEN in m["flags"] for m in inbox.values()), "every message marked done"
+    with StateStore(shop.directory / "state.json") as store:
+        assert store.watermark("INBOX")[1] == len(expected)  # past the last batch
+        assert store.in_flight("INBOX", store.watermark("INBOX")[0]) == []

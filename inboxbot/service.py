@@ -19,19 +19,21 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from inboxbot import reminders as reminder_hooks
+from inboxbot import textwork
 from inboxbot.config import Config
 from inboxbot.core.hours import BusinessCalendar
 from inboxbot.core.message import Message, parse_entity, parse_message
 from inboxbot.core.plan import Action, Facts, Plan
 from inboxbot.core.pushdown import PushDown, compile_pushdown
 from inboxbot.core.rules import OUTGOING, RuleSet, evaluate
-from inboxbot.core.triage import CustomerRecord, Triage, TriagePolicy
+from inboxbot.core.triage import CustomerRecord, TextFacts, Triage, TriagePolicy
 from inboxbot.errors import SendError
 from inboxbot.ports import Fetched, FolderState, Mailbox, Sender
 from inboxbot.pushdown import server_plans
 
 if TYPE_CHECKING:  # the composer brings Jinja2: imported only where replies are written
     from inboxbot.composer import Composer
+    from inboxbot.textwork import TextWorker
 
 log = logging.getLogger("inboxbot")
 
@@ -95,6 +97,7 @@ class Engine:
         message: Message,
         now: datetime,
         customer: Callable[[str], CustomerRecord] | None = None,
+        known_text: TextFacts | None = None,
     ) -> Triage:
         return Triage(
             message,
@@ -105,6 +108,7 @@ class Engine:
             detect_language=self.detect_language,
             customer=customer or (lambda _a: CustomerRecord()),
             notifiers=self.notifiers,
+            known_text=known_text,
         )
 
 
@@ -215,9 +219,10 @@ def plan_message(
     customer: Callable[[str], CustomerRecord] | None = None,
     *,
     already: str | None = None,
+    known_text: TextFacts | None = None,
 ) -> tuple[Triage, Plan]:
     """The one planning path shared by run, --dry-run, simulate and the demo."""
-    triage = engine.triage(message, now, customer)
+    triage = engine.triage(message, now, customer, known_text)
     plan = with_forward(evaluate(engine.rules, triage), engine.config)
     address = message.reply_address.addr if message.reply_address else ""
     return triage, limit_plan(plan, lambda: limiter.check(address, now), already)
@@ -245,6 +250,24 @@ class _Work:
     outgoing: list[tuple[Outcome, Triage, Action]] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
     sent_copies: list[bytes] = field(default_factory=list)  # for Sent: one APPEND per chunk
+
+
+@dataclass
+class Read:
+    """A batch made ready ahead of its planning: each message parsed (or why it cannot be),
+    and its text's facts once the worker that reads them answers (inboxbot.textwork)."""
+
+    batch: list[Fetched]  # the messages' Fetched without their bytes
+    messages: dict[int, Message | str]
+    answer: Callable[[], dict[int, TextFacts] | None] | None = None
+    _texts: dict[int, TextFacts] | None = None
+
+    def text(self, uid: int) -> TextFacts | None:
+        """The message's text facts, waiting for the worker the first time; None: not known
+        (no worker, or it failed), the Triage works them out itself."""
+        if self._texts is None:
+            self._texts = (self.answer() if self.answer is not None else None) or {}
+        return self._texts.get(uid)
 
 
 @dataclass
@@ -286,27 +309,66 @@ class Executor:
 
     # -- planning --------------------------------------------------------------------------
 
-    def plan_one(self, fetched: Fetched, now: datetime, headers_only: bool) -> Outcome:
-        try:
-            if fetched.entity is not None:  # fetched in pieces: no MIME text to parse again
-                message = parse_entity(fetched.entity, fetched.size)
-            else:
-                message = parse_message(fetched.raw, headers_only=headers_only)
-        except Exception as error:  # hostile mail must never stop the loop
-            return self._quarantine(fetched.uid, f"unreadable: {type(error).__name__}: {error}")
-        if not message.headers:
-            return self._quarantine(fetched.uid, "unreadable: no headers")
+    def plan_one(
+        self,
+        fetched: Fetched,
+        now: datetime,
+        headers_only: bool,
+        read: Message | str | None = None,
+        known_text: TextFacts | None = None,
+    ) -> Outcome:
+        """Plan one message; `read`: what `read_message` made of it already, and `known_text`
+        its text's facts (worked out ahead, see inboxbot.textwork)."""
+        message = self.read_message(fetched, headers_only) if read is None else read
+        if isinstance(message, str):
+            return self._quarantine(fetched.uid, message)
         already = (
             "already answered ($AutoReplied on the server)"
             if (AUTO_REPLIED in fetched.flags or REDIRECTED in fetched.flags)
             else None
         )
         triage, plan = plan_message(
-            self.engine, message, now, self.limiter, self._customer, already=already
+            self.engine,
+            message,
+            now,
+            self.limiter,
+            self._customer,
+            already=already,
+            known_text=known_text,
         )
         self._last_triage[fetched.uid] = triage
         kept = None if headers_only else triage  # header rules: no facts, as before
         return Outcome(fetched.uid, message, None, plan, self.engine.config.imap.watch, triage=kept)
+
+    def read_batch(
+        self, batch: Sequence[Fetched], headers_only: bool, worker: TextWorker | None
+    ) -> Read:
+        """Parse the batch's messages and hand their texts to `worker`, if any."""
+        messages = {
+            f.uid: self.read_message(f, headers_only)
+            for f in batch
+            if SEEN not in f.flags or f.uid in self.replay  # what process will plan
+        }
+        read = Read([replace(f, raw=b"", entity=None) for f in batch], messages)
+        if worker is not None:
+            read.answer = worker.submit(
+                {uid: m for uid, m in messages.items() if not isinstance(m, str)}
+            )
+        return read
+
+    @staticmethod
+    def read_message(fetched: Fetched, headers_only: bool) -> Message | str:
+        """The fetched message parsed, or why it cannot be (it goes to quarantine)."""
+        try:
+            if fetched.entity is not None:  # fetched in pieces: no MIME text to parse again
+                message = parse_entity(fetched.entity, fetched.size)
+            else:
+                message = parse_message(fetched.raw, headers_only=headers_only)
+        except Exception as error:  # hostile mail must never stop the loop
+            return f"unreadable: {type(error).__name__}: {error}"
+        if not message.headers:
+            return "unreadable: no headers"
+        return message
 
     def _customer(self, address: str) -> CustomerRecord:
         if not self.store or not address:
@@ -331,6 +393,7 @@ class Executor:
         marked: Collection[int] = (),
         *,
         apply: bool = True,
+        read: Read | None = None,
     ) -> list[Outcome]:
         """Plan, execute and record one batch: the fetched messages, plus those whose Plan
         the server searches already decided (`pushed`, with the Message-IDs they read, and
@@ -339,7 +402,10 @@ class Executor:
         Replies go out and history is recorded now; the keywords and moves are staged, and
         stored on the server now or (apply=False) by a later `apply_staged`, together with
         other batches': each STORE and MOVE costs the server about the same for 50 messages
-        as for 500 (it rewrites the folder's index), so a backlog's are grouped."""
+        as for 500 (it rewrites the folder's index), so a backlog's are grouped.
+
+        `read`: the batch as `read_batch` made it ready ahead (parsed, text facts maybe
+        known); `batch` is then its messages' Fetched without their bytes."""
         now = self.clock()
         headers_only = not self.engine.needs_text
         self._last_triage = {}
@@ -353,7 +419,12 @@ class Executor:
             if self.stopping() and fetched.uid not in self.replay:
                 work.deferred.append(fetched.uid)  # SIGTERM: left as it is for the next start
                 continue
-            outcome = self.plan_one(fetched, now, headers_only)
+            if read is None:
+                outcome = self.plan_one(fetched, now, headers_only)
+            else:
+                outcome = self.plan_one(
+                    fetched, now, headers_only, read.messages[fetched.uid], read.text(fetched.uid)
+                )
             # Staff command mails (support+remind-2d@) are filed, never answered.
             reminder_hooks.file_command(outcome, self.engine.config)
             if not self.dry_run:
@@ -744,18 +815,22 @@ def run_pass(
     plans = decided.plans
     executor.staged = _Staged()  # what an interrupted pass staged is in flight: replayed
     unapplied: list[int] = []
-    # Pushed-down messages cost little each, so their batches are larger: fewer MOVE and STORE
-    # commands, each of which makes the server rewrite its index.
-    for batch in chunks(uids, PUSHED_BATCH_SIZE if plans else BATCH_SIZE):
-        if stopping():  # SIGTERM: finish the batch in hand, not the whole backlog
-            break
-        rest = [u for u in batch if u not in plans]
-        fetched = mailbox.fetch(rest, headers_only=headers_only) if rest else []
+    # A backlog's texts are read on the second core one batch ahead (inboxbot.textwork).
+    worker = textwork.for_backlog(engine, len(uids) - len(plans), BATCH_SIZE)
+    ahead: list[tuple[Sequence[int], Read]] = []
+    lag = 1 if worker is not None else 0
+
+    def process_next() -> None:
+        nonlocal processed, unapplied
+        batch, read = ahead.pop(0)
         done_now = executor.process(
-            fetched, {u: plans[u] for u in batch if u in plans}, decided.message_ids,
-            decided.marked, apply=False,
+            read.batch,
+            {u: plans[u] for u in batch if u in plans},
+            decided.message_ids,
+            decided.marked,
+            apply=False,
+            read=read,
         )
-        del fetched  # the raw bytes of a batch: not while the next one is fetched
         processed += len(done_now)
         if keep:
             outcomes.extend(done_now)
@@ -765,6 +840,25 @@ def run_pass(
             unapplied = []
         if progress:
             progress(processed, len(uids))
+
+    try:
+        # Pushed-down messages cost little each, so their batches are larger: fewer MOVE and
+        # STORE commands, each of which makes the server rewrite its index.
+        for batch in chunks(uids, PUSHED_BATCH_SIZE if plans else BATCH_SIZE):
+            if stopping():  # SIGTERM: finish the batch in hand, not the whole backlog
+                break
+            rest = [u for u in batch if u not in plans]
+            fetched = mailbox.fetch(rest, headers_only=headers_only) if rest else []
+            # Parsed now, the raw bytes are dropped: not held while the next one is fetched.
+            ahead.append((batch, executor.read_batch(fetched, headers_only, worker)))
+            del fetched
+            if len(ahead) > lag:
+                process_next()
+        while ahead:  # the batch read ahead (with SIGTERM, its messages are deferred)
+            process_next()
+    finally:
+        if worker is not None:
+            worker.close()
     if unapplied:  # stopped early
         _apply_and_advance(executor, store, state, unapplied)
     if uids:

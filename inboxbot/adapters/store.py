@@ -427,6 +427,21 @@ def _corrupt(path: Path, why: str) -> StoreError:
 
 # -- single-instance lock ---------------------------------------------------------------------
 
+# The lock is an flock, which a forked child shares (inboxbot.textwork forks a helper): the
+# child closes its copy at once, so a killed service's lock is free when it is, not when its
+# helper notices. Closing (not unlocking) leaves the parent's lock as it is.
+_held_locks: set[int] = set()
+
+
+def _drop_locks_in_child() -> None:
+    for fd in _held_locks:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held_locks.clear()
+
+
+os.register_at_fork(after_in_child=_drop_locks_in_child)
+
 
 def _acquire_lock(state: Path) -> int:
     lock_path = state.with_name(state.name + ".lock")
@@ -448,10 +463,12 @@ def _acquire_lock(state: Path) -> int:
         ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _held_locks.add(fd)
     return fd
 
 
 def _release_lock(fd: int) -> None:
+    _held_locks.discard(fd)
     with contextlib.suppress(OSError):
         fcntl.flock(fd, fcntl.LOCK_UN)
     os.close(fd)

@@ -139,6 +139,31 @@ class Verdict:
     cues: Mapping[str, tuple[str, ...]]  # class -> cue words (or tone cues) that raised its score
     categories: tuple[str, ...]  # complaint categories that fired; () when not a complaint
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        """Pickled as plain values (a read-only mapping cannot be): a backlog's verdicts come
+        back from the process that read the texts (inboxbot.textwork)."""
+        return _verdict, (
+            self.complaint,
+            self.urgent,
+            self.angry,
+            dict(self.scores),
+            dict(self.cues),
+            self.categories,
+        )
+
+
+def _verdict(
+    complaint: bool,
+    urgent: bool,
+    angry: bool,
+    scores: dict[str, float],
+    cues: dict[str, tuple[str, ...]],
+    categories: tuple[str, ...],
+) -> Verdict:
+    return Verdict(
+        complaint, urgent, angry, MappingProxyType(scores), MappingProxyType(cues), categories
+    )
+
 
 # --------------------------------------------------------------------------- lexicon parsing
 

@@ -47,6 +47,15 @@ class CatalogLike(Protocol):
     def match(self, message: Message) -> NotifierLike | None: ...
 
 
+class TextFactsLike(Protocol):
+    @property
+    def language(self) -> str: ...
+    @property
+    def text_language(self) -> str: ...
+    @property
+    def verdict(self) -> Verdict | None: ...
+
+
 class CalendarLike(Protocol):
     def is_open(self, t: datetime) -> bool: ...
 
@@ -99,6 +108,7 @@ class Triage:
     detect_language: Callable[[str, str, Sequence[str], str], str] | None = None
     customer: Callable[[str], CustomerRecord] = field(default=lambda _a: CustomerRecord())
     notifiers: CatalogLike | None = None
+    known_text: TextFacts | None = None  # TextReader.read's answer for this message, if known
 
     @cached_property
     def automated(self) -> str | None:
@@ -118,29 +128,23 @@ class Triage:
         return self.message.sender_address
 
     @cached_property
-    def language(self) -> str:
-        if self.detect_language is None:
-            return self.policy.default_language
-        text = f"{self.message.subject}\n{self.message.text}"
-        return self.detect_language(
-            text,
-            self.message.content_language,
-            self.policy.languages,
-            self.policy.default_language,
-        )
+    def text_facts(self) -> TextFactsLike:
+        """Language and verdict, read from the subject and text alone: `known_text` when they
+        were worked out ahead (on another core, for a backlog: inboxbot.textwork), else each
+        on first use."""
+        if self.known_text is not None:
+            return self.known_text
+        reader = TextReader(self.policy, self.classifier, self.detect_language)
+        message = self.message
+        return _LazyText(reader, message.subject, message.text, message.content_language)
 
-    @cached_property
+    @property
+    def language(self) -> str:
+        return self.text_facts.language
+
+    @property
     def text_language(self) -> str:
-        """The language the customer wrote in, for the classifier. The reply language when the
-        shop answers in every language the lexicons know; otherwise detected among those and the
-        shop's own (a German complaint to an English-only shop is still a complaint), and ""
-        (every lexicon) when too short to tell."""
-        readable = getattr(self.classifier, "languages", CLASSIFIER_LANGUAGES)
-        wanted = dict.fromkeys((*self.policy.languages, *readable))
-        if self.detect_language is None or len(wanted) == len(self.policy.languages):
-            return self.language
-        text = f"{self.message.subject}\n{self.message.text}"
-        return self.detect_language(text, self.message.content_language, tuple(wanted), "")
+        return self.text_facts.text_language
 
     @cached_property
     def verdict(self) -> Verdict | None:
@@ -149,9 +153,7 @@ class Triage:
         automated mail stays where it is, marked only as seen by inboxbot)."""
         if self.classifier is None or self.automated is not None:
             return None
-        return self.classifier.classify(
-            self.message.subject, self.message.text, self.text_language
-        )
+        return self.text_facts.verdict
 
     @property
     def complaint(self) -> bool:
@@ -218,6 +220,68 @@ class Triage:
             now=self.now,
             cues=cues,
         )
+
+
+@dataclass(frozen=True)
+class TextFacts:
+    """What the subject and text say, whoever sent them: the reply language, the language
+    the text is classified in, and the classifier's verdict (None without a classifier)."""
+
+    language: str
+    text_language: str
+    verdict: Verdict | None
+
+
+@dataclass(frozen=True)
+class TextReader:
+    """What reads a text: the shop's languages, the classifier and the language detector."""
+
+    policy: TriagePolicy
+    classifier: ClassifierLike | None
+    detect_language: Callable[[str, str, Sequence[str], str], str] | None
+
+    def read(self, subject: str, text: str, content_language: str) -> TextFacts:
+        """All of the text's facts, computed now (for a worker that hands them back)."""
+        lazy = _LazyText(self, subject, text, content_language)
+        return TextFacts(lazy.language, lazy.text_language, lazy.verdict)
+
+
+class _LazyText:
+    """TextFacts computed part by part, as Triage asks: a rule set that never looks at the
+    verdict never runs the classifier, and one that never answers may not need the language."""
+
+    def __init__(self, reader: TextReader, subject: str, text: str, content_language: str) -> None:
+        self.reader, self.subject, self.text = reader, subject, text
+        self.content_language = content_language
+
+    @cached_property
+    def language(self) -> str:
+        policy, detect = self.reader.policy, self.reader.detect_language
+        if detect is None:
+            return policy.default_language
+        text = f"{self.subject}\n{self.text}"
+        return detect(text, self.content_language, policy.languages, policy.default_language)
+
+    @cached_property
+    def text_language(self) -> str:
+        """The language the customer wrote in, for the classifier. The reply language when the
+        shop answers in every language the lexicons know; otherwise detected among those and
+        the shop's own (a German complaint to an English-only shop is still a complaint), and
+        "" (every lexicon) when too short to tell."""
+        policy, detect = self.reader.policy, self.reader.detect_language
+        readable = getattr(self.reader.classifier, "languages", CLASSIFIER_LANGUAGES)
+        wanted = dict.fromkeys((*policy.languages, *readable))
+        if detect is None or len(wanted) == len(policy.languages):
+            return self.language
+        text = f"{self.subject}\n{self.text}"
+        return detect(text, self.content_language, tuple(wanted), "")
+
+    @cached_property
+    def verdict(self) -> Verdict | None:
+        classifier = self.reader.classifier
+        if classifier is None:
+            return None
+        return classifier.classify(self.subject, self.text, self.text_language)
 
 
 def channel_of(message: Message, policy: TriagePolicy) -> Channel:

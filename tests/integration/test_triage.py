@@ -9,9 +9,12 @@ import json
 import tomllib
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from inboxbot import service
 from inboxbot.cli.app import app
+from inboxbot.core.classify import Classifier
 from inboxbot.daemon import serve
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "customer"
@@ -29,7 +32,21 @@ def _copy(name: str, index: int, sender: str | None) -> bytes:
     return bytes(message)
 
 
-def test_two_hundred_mixed_mails_are_triaged_and_counted(shop) -> None:
+@pytest.mark.parametrize("batch_size", [500, 40], ids=["one-batch", "texts-read-ahead"])
+def test_two_hundred_mixed_mails_are_triaged_and_counted(
+    shop, monkeypatch: pytest.MonkeyPatch, batch_size: int
+) -> None:
+    """In batches of 40, the texts are read one batch ahead by a forked worker
+    (inboxbot.textwork): the same end state, and this process classifies nothing itself."""
+    monkeypatch.setattr(service, "BATCH_SIZE", batch_size)
+    classified: list[str] = []
+    classify = Classifier.classify
+
+    def counting(self, subject, body, language):  # type: ignore[no-untyped-def]
+        classified.append(subject)  # in this process (the worker counts in its own copy)
+        return classify(self, subject, body, language)
+
+    monkeypatch.setattr(Classifier, "classify", counting)
     names = sorted(MANIFEST)
     mails, expected = [], {}
     for index in range(200):
@@ -45,6 +62,10 @@ def test_two_hundred_mixed_mails_are_triaged_and_counted(shop) -> None:
 
     serve(shop.config(), once=True)
 
+    if batch_size < len(mails):
+        assert classified == [], "read by the worker, not here"
+    else:
+        assert len(classified) >= 100
     for folder in ("INBOX", "VIP", "Urgent"):
         for item in shop.folder(folder).values():
             msgid = item["header"].split("Message-ID:")[-1].split()[0]

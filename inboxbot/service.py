@@ -344,17 +344,17 @@ class Executor:
         self, batch: Sequence[Fetched], headers_only: bool, worker: TextWorker | None
     ) -> Read:
         """Parse the batch's messages and hand their texts to `worker`, if any."""
-        messages = {
-            f.uid: self.read_message(f, headers_only)
-            for f in batch
-            if SEEN not in f.flags or f.uid in self.replay  # what process will plan
-        }
+        messages = {f.uid: self.read_message(f, headers_only) for f in batch if self._to_plan(f)}
         read = Read([replace(f, raw=b"", entity=None) for f in batch], messages)
         if worker is not None:
             read.answer = worker.submit(
                 {uid: m for uid, m in messages.items() if not isinstance(m, str)}
             )
         return read
+
+    def _to_plan(self, fetched: Fetched) -> bool:
+        """Not done yet: unmarked, or marked by a batch a crash interrupted (replayed)."""
+        return SEEN not in fetched.flags or fetched.uid in self.replay
 
     @staticmethod
     def read_message(fetched: Fetched, headers_only: bool) -> Message | str:
@@ -387,44 +387,36 @@ class Executor:
 
     def process(
         self,
-        batch: Sequence[Fetched],
+        read: Read,
         pushed: Mapping[int, Plan] | None = None,
         message_ids: Mapping[int, str] | None = None,
         marked: Collection[int] = (),
-        *,
-        apply: bool = True,
-        read: Read | None = None,
     ) -> list[Outcome]:
-        """Plan, execute and record one batch: the fetched messages, plus those whose Plan
-        the server searches already decided (`pushed`, with the Message-IDs they read, and
-        those of them `marked` $InboxbotSeen already; see inboxbot.pushdown).
+        """Plan, execute and record one batch, as `read_batch` made it ready: the fetched
+        messages, plus those whose Plan the server searches already decided (`pushed`, with
+        the Message-IDs they read, and those of them `marked` $InboxbotSeen already; see
+        inboxbot.pushdown).
 
-        Replies go out and history is recorded now; the keywords and moves are staged, and
-        stored on the server now or (apply=False) by a later `apply_staged`, together with
-        other batches': each STORE and MOVE costs the server about the same for 50 messages
-        as for 500 (it rewrites the folder's index), so a backlog's are grouped.
-
-        `read`: the batch as `read_batch` made it ready ahead (parsed, text facts maybe
-        known); `batch` is then its messages' Fetched without their bytes."""
+        Replies go out and history is recorded now; the keywords and moves are staged for
+        `apply_staged`, which stores several batches' together: each STORE and MOVE costs the
+        server about the same for 50 messages as for 500 (it rewrites the folder's index)."""
         now = self.clock()
         headers_only = not self.engine.needs_text
         self._last_triage = {}
         self.limiter.start_batch()
         outcomes = []
         work = _Work()
+        batch = read.batch
         self.deferred.difference_update(f.uid for f in batch)  # retried now
         for fetched in batch:
-            if SEEN in fetched.flags and fetched.uid not in self.replay:
+            if not self._to_plan(fetched):
                 continue
             if self.stopping() and fetched.uid not in self.replay:
                 work.deferred.append(fetched.uid)  # SIGTERM: left as it is for the next start
                 continue
-            if read is None:
-                outcome = self.plan_one(fetched, now, headers_only)
-            else:
-                outcome = self.plan_one(
-                    fetched, now, headers_only, read.messages[fetched.uid], read.text(fetched.uid)
-                )
+            outcome = self.plan_one(
+                fetched, now, headers_only, read.messages[fetched.uid], read.text(fetched.uid)
+            )
             # Staff command mails (support+remind-2d@) are filed, never answered.
             reminder_hooks.file_command(outcome, self.engine.config)
             if not self.dry_run:
@@ -455,8 +447,6 @@ class Executor:
         if state is not None:
             self.store.set_in_flight(state.name, state.uidvalidity, self.staged.uids)
         self._record(done, now, replayed)  # flushes: all of the above is durable from here
-        if apply:
-            self.apply_staged()
         return outcomes
 
     def _collect(self, outcome: Outcome, work: _Work) -> None:
@@ -824,12 +814,10 @@ def run_pass(
         nonlocal processed, unapplied
         batch, read = ahead.pop(0)
         done_now = executor.process(
-            read.batch,
+            read,
             {u: plans[u] for u in batch if u in plans},
             decided.message_ids,
             decided.marked,
-            apply=False,
-            read=read,
         )
         processed += len(done_now)
         if keep:

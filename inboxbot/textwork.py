@@ -62,7 +62,7 @@ class TextWorker:
 
         # fork: the child starts with the classifier and lexicons already built, and nothing
         # is pickled to start it. It ignores SIGINT/SIGTERM (this process stops it when done)
-        # and exits by itself when this process dies (its task pipe closes).
+        # and exits by itself once orphaned (see _install).
         self._pool = ProcessPoolExecutor(
             max_workers=1,
             mp_context=multiprocessing.get_context("fork"),

@@ -450,3 +450,35 @@ def test_a_text_beyond_latin1_is_scanned_with_the_unicode_patterns() -> None:
     assert not _is_latin1("pakk on katki – šokk") and not _is_latin1("broken 😡")
     verdict = _shared().classify("", "Pakk on katki ja see on šokk!", "et")
     assert verdict.complaint
+
+
+_SHOUTING_PIECES = st.lists(
+    st.one_of(
+        st.sampled_from(["FIX", "NOW", "ÄÖÜ", "ÅSA", "ÕUN", "DHL", "ÉTÉ", "ASAP", "Ab", "aBC",
+                         "ØRE", "ß", "_", "x", "1", " ", "  ", "\n", "\t", "\xa0", "\x85",
+                         "\x1c", "!", ".", "-", "'"]),
+        st.characters(max_codepoint=255),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(pieces=_SHOUTING_PIECES)
+def test_latin1_shouting_and_word_count_agree_with_the_regex_and_split(pieces: list[str]) -> None:
+    # A Latin-1 text's tone is counted on its character kinds (_SHAPES) with bytes.find and
+    # bytes.count; the capitals regex and str.split are the reference.
+    from inboxbot.core.classify import _shapes, _shouted, _word_count
+
+    text = "".join(pieces)
+    shapes = _shapes(text)
+    assert shapes is not None and len(shapes) == len(text)
+    assert _shouted(text, shapes) == _shouted(text)
+    assert _word_count(text, shapes) == len(text.split())
+
+
+def test_a_text_beyond_latin1_is_shouted_at_with_the_regex() -> None:
+    from inboxbot.core.classify import _shapes, _shouted
+
+    assert _shapes("ŠOKK JA ŽÜRII") is None
+    assert _shouted("ŠOKK JA ŽÜRII", None) == ["ŠOKK", "ŽÜRII"]

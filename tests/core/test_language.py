@@ -273,3 +273,22 @@ def test_a_language_without_a_word_list_disables_the_vote() -> None:
     # Norwegian shares words with Swedish: with "nb" allowed, lingua must decide.
     norwegian = "Jeg lurer på om det er mulig å få pakken min snart, jeg har betalt for den."
     assert detect_language(norwegian, "", ("sv", "nb"), "sv") == "nb"
+
+
+def test_a_text_asked_about_twice_is_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A triage detects the reply language among the shop's languages, then the classifier's
+    # among all four, on the same text: the customer's own words and their function-word vote
+    # are read once, and each answer is the one a fresh reading gives.
+    import inboxbot.core.language as language
+
+    reads: list[str] = []
+    own_words = language._own_words
+    monkeypatch.setattr(language, "_own_words", lambda text: reads.append(text) or own_words(text))
+    language._reading.cache_clear()
+    text = "Hallo, mein Paket ist nicht angekommen und ich warte schon eine Woche darauf."
+    assert detect_language(text, "", ("en", "sv"), "en") in {"en", "sv"}
+    assert detect_language(f"{text}", "", ("en", "de", "sv", "et"), "") == "de"
+    assert len(reads) == 1
+    language._reading.cache_clear()
+    assert detect_language(text, "", ("en", "de", "sv", "et"), "") == "de"
+    assert len(reads) == 2

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from inboxbot.core.message import parse_message
 from inboxbot.core.plan import Plan
 from inboxbot.core.triage import Triage, TriagePolicy
-from inboxbot.service import Outcome, _LastInstant
+from inboxbot.ports import Fetched
+from inboxbot.service import Outcome, Read, _LastInstant
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 RAW = (b"From: Anna <anna@customer.example>\r\nTo: support@shop.example\r\n"
@@ -32,6 +33,22 @@ def test_setting_no_facts_drops_the_triage_too() -> None:
     outcome, _triage = _outcome()
     outcome.facts = None
     assert outcome.facts is None and outcome.verdicts is None
+
+
+def test_a_batch_the_worker_did_not_answer_is_parsed_here() -> None:
+    fetched = Fetched(1, RAW, frozenset(), len(RAW))
+    read = Read([fetched], answer=lambda: None, fetched=[fetched])  # the worker failed
+    assert read.message(1) == parse_message(RAW)
+    assert read.text(1) is None  # the Triage reads the text itself
+    assert read.fetched == [], "the bytes are not kept once parsed"
+
+
+def test_a_batch_the_worker_answered_is_not_parsed_again() -> None:
+    message = parse_message(RAW)
+    fetched = Fetched(1, b"not parsed again", frozenset(), 16)
+    read = Read([fetched], answer=lambda: {1: (message, None)}, fetched=[fetched])
+    assert read.message(1) is message and read.text(1) is None
+    assert read.fetched == []
 
 
 class CountingCalendar:

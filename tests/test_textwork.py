@@ -1,4 +1,4 @@
-"""textwork: a backlog's texts read in a forked worker give what the Triage computes itself."""
+"""textwork: a backlog parsed and read in a forked worker gives what this process makes of it."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from inboxbot import textwork
-from inboxbot.core.message import parse_message
-from inboxbot.service import Engine
+from inboxbot.ports import Fetched
+from inboxbot.service import Engine, _parse_text, read_message
 from tests.mailgen import mixed_backlog
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
@@ -33,31 +33,43 @@ def _engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Engine:
     return build_engine(load_config(tmp_path / "shop" / "config.toml"))
 
 
-def test_the_worker_reads_what_the_triage_would(tmp_path, monkeypatch) -> None:
+def _fetched(raws: list[bytes]) -> list[Fetched]:
+    return [Fetched(uid, raw, frozenset(), len(raw)) for uid, raw in enumerate(raws, 1)]
+
+
+def test_the_worker_parses_and_reads_what_the_triage_would(tmp_path, monkeypatch) -> None:
     engine = _engine(tmp_path, monkeypatch)
-    messages = {i: parse_message(e.raw) for i, e in enumerate(mixed_backlog(120), 1)}
-    worker = textwork.for_backlog(engine, 1000, 500)
+    unreadable = b"\x01\x02 this is not a mail\r\n\r\n\xff\xfe"
+    batch = _fetched([e.raw for e in mixed_backlog(120)] + [unreadable])
+    worker = textwork.for_backlog(engine, 1000, 500, _parse_text)
     assert worker is not None
     try:
-        answer = worker.submit(messages)()
+        answer = worker.submit(batch)()
     finally:
         worker.close()
-    assert answer is not None and set(answer) == set(messages)
+    assert answer is not None and set(answer) == {f.uid for f in batch}
     complaints = 0
-    for uid, message in messages.items():
-        own = engine.triage(message, NOW).text_facts  # computed here, lazily
-        known = answer[uid]
+    for fetched in batch:
+        message, known = answer[fetched.uid]
+        here = read_message(fetched, headers_only=False)
+        assert message == here, fetched.uid  # a quarantine's reason too
+        if isinstance(here, str):
+            assert known is None
+            continue
+        assert known is not None
+        own = engine.triage(here, NOW).text_facts  # computed here, lazily
         assert (known.language, known.text_language) == (own.language, own.text_language)
-        assert known.verdict == own.verdict, uid
+        assert known.verdict == own.verdict, fetched.uid
         complaints += bool(known.verdict and known.verdict.complaint)
     assert complaints, "the backlog has complaints: the verdicts were compared, not only None"
+    assert isinstance(answer[len(batch)][0], str), "the unreadable mail is quarantined"
 
 
 def test_a_small_pass_or_a_plugins_classifier_gets_no_worker(tmp_path, monkeypatch) -> None:
     engine = _engine(tmp_path, monkeypatch)
-    assert textwork.for_backlog(engine, 500, 500) is None  # one batch: nothing to overlap
+    assert textwork.for_backlog(engine, 500, 500, _parse_text) is None  # nothing to overlap
     engine.classifier = object()  # a plugin's wrapper may keep state a copy would not share
-    assert textwork.for_backlog(engine, 5000, 500) is None
+    assert textwork.for_backlog(engine, 5000, 500, _parse_text) is None
 
 
 def _failing_read(items: object) -> list[object]:
@@ -67,13 +79,13 @@ def _failing_read(items: object) -> list[object]:
 def test_a_failed_worker_leaves_the_reading_to_the_service(tmp_path, monkeypatch, caplog) -> None:
     engine = _engine(tmp_path, monkeypatch)
     monkeypatch.setattr(textwork, "_read_all", _failing_read)  # the forked child inherits it
-    messages = {1: parse_message(mixed_backlog(1)[0].raw)}
-    worker = textwork.for_backlog(engine, 1000, 500)
+    batch = _fetched([mixed_backlog(1)[0].raw])
+    worker = textwork.for_backlog(engine, 1000, 500, _parse_text)
     assert worker is not None
     try:
         with caplog.at_level(logging.WARNING, "inboxbot"):
-            assert worker.submit(messages)() is None  # the Triage computes them itself
-            assert worker.submit(messages)() is None  # and is not asked again
+            assert worker.submit(batch)() is None  # this process parses and reads them
+            assert worker.submit(batch)() is None  # and is not asked again
     finally:
         worker.close()
     assert worker.failed
@@ -84,13 +96,14 @@ _KILLED_SERVICE = r"""
 import os, signal, sys
 from inboxbot import textwork
 from inboxbot.adapters.store import StateStore
-from inboxbot.core.message import parse_message
+from inboxbot.ports import Fetched
+from inboxbot.service import _parse_text
 from tests.test_textwork import _engine_for_child
 store = StateStore(sys.argv[1] + "/state.json").__enter__()  # the service's lock
 engine = _engine_for_child(sys.argv[1])
-worker = textwork.for_backlog(engine, 1000, 500)
+worker = textwork.for_backlog(engine, 1000, 500, _parse_text)
 raw = b"From: a@customer.example\r\nSubject: broken\r\n\r\nIt broke.\r\n"
-assert worker.submit({1: parse_message(raw)})() is not None
+assert worker.submit([Fetched(1, raw, frozenset(), len(raw))])() is not None
 print(*worker._pool._processes, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """

@@ -13,6 +13,7 @@ from collections import Counter
 
 import pytest
 
+from inboxbot import service
 from inboxbot.daemon import serve
 from tests.mailgen import KINDS, customer_mail, mixed_backlog
 
@@ -157,7 +158,11 @@ def test_folders_are_created_when_missing(shop) -> None:
     assert len(shop.folder("Urgent")) == 1
 
 
-def test_unreadable_mail_is_quarantined_untouched(shop) -> None:
+@pytest.mark.parametrize("batch_size", [500, 1], ids=["one-batch", "parsed-by-the-worker"])
+def test_unreadable_mail_is_quarantined_untouched(shop, monkeypatch, batch_size: int) -> None:
+    """In batches of one, the worker parses the backlog (inboxbot.textwork): it quarantines
+    the same mail."""
+    monkeypatch.setattr(service, "BATCH_SIZE", batch_size)
     garbage = b"\x01\x02 this is not a mail\r\n\r\n\xff\xfe"  # Dovecot rewrites NUL
     shop.dovecot.append("INBOX", garbage)
     shop.dovecot.append("INBOX", KINDS["question"](1).raw)

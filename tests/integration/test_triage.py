@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from inboxbot import service
+from inboxbot import service, textwork
 from inboxbot.cli.app import app
 from inboxbot.core.classify import Classifier
 from inboxbot.daemon import serve
@@ -32,21 +32,34 @@ def _copy(name: str, index: int, sender: str | None) -> bytes:
     return bytes(message)
 
 
-@pytest.mark.parametrize("batch_size", [500, 40], ids=["one-batch", "texts-read-ahead"])
+def _failing_read(items: object) -> list[object]:
+    raise RuntimeError("worker gone")
+
+
+@pytest.mark.parametrize("mode", ["one-batch", "read-ahead", "worker-failed"])
 def test_two_hundred_mixed_mails_are_triaged_and_counted(
-    shop, monkeypatch: pytest.MonkeyPatch, batch_size: int
+    shop, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
-    """In batches of 40, the texts are read one batch ahead by a forked worker
-    (inboxbot.textwork): the same end state, and this process classifies nothing itself."""
-    monkeypatch.setattr(service, "BATCH_SIZE", batch_size)
+    """In batches of 40, the mails are parsed and their texts read ahead by a forked worker
+    (inboxbot.textwork): the same end state, and this process parses and classifies nothing
+    itself; when the worker fails, this process does it all, with the same end state."""
+    monkeypatch.setattr(service, "BATCH_SIZE", 500 if mode == "one-batch" else 40)
+    if mode == "worker-failed":
+        monkeypatch.setattr(textwork, "_read_all", _failing_read)  # the forked child's too
     classified: list[str] = []
-    classify = Classifier.classify
+    parsed: list[int] = []
+    classify, parse_entity = Classifier.classify, service.parse_entity
 
     def counting(self, subject, body, language):  # type: ignore[no-untyped-def]
         classified.append(subject)  # in this process (the worker counts in its own copy)
         return classify(self, subject, body, language)
 
+    def counting_parse(entity, size):  # type: ignore[no-untyped-def]
+        parsed.append(size)  # likewise
+        return parse_entity(entity, size)
+
     monkeypatch.setattr(Classifier, "classify", counting)
+    monkeypatch.setattr(service, "parse_entity", counting_parse)
     names = sorted(MANIFEST)
     mails, expected = [], {}
     for index in range(200):
@@ -62,10 +75,12 @@ def test_two_hundred_mixed_mails_are_triaged_and_counted(
 
     serve(shop.config(), once=True)
 
-    if batch_size < len(mails):
+    if mode == "read-ahead":
         assert classified == [], "read by the worker, not here"
+        assert parsed == [], "parsed by the worker, not here"
     else:
         assert len(classified) >= 100
+        assert len(parsed) == len(mails)
     for folder in ("INBOX", "VIP", "Urgent"):
         for item in shop.folder(folder).values():
             msgid = item["header"].split("Message-ID:")[-1].split()[0]

@@ -39,7 +39,7 @@ from types import MappingProxyType
 from typing import Any
 
 from inboxbot.core.literals import Required, max_width, may_match, required_literals, selectivity
-from inboxbot.core.quotes import own_text
+from inboxbot.core.quotes import strip_quotes
 from inboxbot.errors import ConfigError
 
 CLASSES = ("complaint", "urgent", "angry")
@@ -685,11 +685,11 @@ class Classifier:
         return matcher
 
     def classify(self, subject: str, body: str, language: str) -> Verdict:
-        text, text_lower = own_text(body)
+        text = strip_quotes(body)
         tally = _Tally()
         subject_text, is_reply = _clean_subject(subject)
         factor = self.reply_subject_weight if is_reply else self.subject_weight
-        subject_lower = subject_text.lower()
+        subject_lower, text_lower = subject_text.lower(), text.lower()
         # Every pattern below scans these two texts or parts of them.
         matcher = self._matcher(language, _is_latin1(subject_lower) and _is_latin1(text_lower))
         _scan(matcher, subject_lower, factor, tally)

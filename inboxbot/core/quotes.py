@@ -93,36 +93,17 @@ _SUSPECT_LINE = re.compile(
 
 def strip_quotes(body: str) -> str:
     """Return the part of `body` the sender wrote themselves: no quoted mail, no signature."""
-    return own_text(body)[0]
-
-
-def own_text(body: str) -> tuple[str, str]:
-    """strip_quotes(body), and the same lower-cased: the classifier scans the lower-cased text,
-    and finding where the quoting starts lower-cased the whole body already (lower-casing the
-    kept text again, and each line for its verb, was ~3 % of classifying 2 KB)."""
     text = body.replace("\r\n", "\n").replace("\r", "\n")
-    lowered = text.lower()
-    lower = "\n" + lowered  # one character longer: positions below are shifted by one
+    lower = "\n" + text.lower()  # one character longer: positions below are shifted by one
     verbs = [at for at in map(lower.find, _VERBS) if at >= 0]
     suspect = _SUSPECT_LINE.search(lower)
     first = min(min(verbs) - 1 if verbs else len(text), suspect.start() if suspect else len(text))
     # back to the start of that line (and one more: a wrapped attribution starts a line earlier)
     first = text.rfind("\n", 0, max(0, text.rfind("\n", 0, first))) + 1
-    if first >= len(text):
-        return text.strip(), lowered.strip() if len(lowered) == len(text) else text.strip().lower()
-    lines = text[first:].split("\n")
-    if len(lowered) != len(text):  # a letter lower-cased to two ("İ"): no longer line up
-        kept = _joined(text[:first], lines, _strip_lines(lines, [x.lower() for x in lines]))
-        return kept, kept.lower()
-    # Each character lower-cased to one, and casing's context (a final sigma) ends at a line
-    # break, so the kept lines' lower-cased pieces are the kept text lower-cased.
-    lower_lines = lowered[first:].split("\n")
-    indexes = _strip_lines(lines, lower_lines)
-    return _joined(text[:first], lines, indexes), _joined(lowered[:first], lower_lines, indexes)
-
-
-def _joined(head: str, lines: list[str], indexes: list[int]) -> str:
-    return (head + "\n".join([lines[i] for i in indexes])).strip()
+    head, rest = text[:first], text[first:]
+    if not rest:
+        return head.strip()
+    return (head + _strip_lines(rest.split("\n"))).strip()
 
 
 # What a line's first non-blank character must be for _CUT or _FROM_LINE to match it (their
@@ -131,8 +112,7 @@ def _joined(head: str, lines: list[str], indexes: list[int]) -> str:
 _MAY_CUT = frozenset("-_*bagsvihxpmtnfkBAGSVIHXPMTNFK")
 
 
-def _strip_lines(lines: list[str], lower_lines: list[str]) -> list[int]:
-    """The indexes of the lines kept (`lower_lines`: the same lines lower-cased)."""
+def _strip_lines(lines: list[str]) -> str:
     # A reply header holds a verb on its line or the next: each line is searched for one once,
     # when first needed (the loop often stops at the first line: a signature, a quote).
     verbs: dict[int, bool] = {}
@@ -140,15 +120,14 @@ def _strip_lines(lines: list[str], lower_lines: list[str]) -> list[int]:
     def verb_at(index: int) -> bool:
         known = verbs.get(index)
         if known is None:
-            known = verbs[index] = index < len(lines) and bool(_VERB.search(lower_lines[index]))
+            known = verbs[index] = index < len(lines) and bool(_VERB.search(lines[index].lower()))
         return known
 
-    kept: list[int] = []
+    kept: list[str] = []
     i = 0
     while i < len(lines):
         line = lines[i]
-        header_len = _attribution_length(lines, lower_lines, i) if verb_at(i) or verb_at(i + 1) \
-            else 0
+        header_len = _attribution_length(lines, i) if verb_at(i) or verb_at(i + 1) else 0
         if header_len:
             if _quoted_follows(lines, i + header_len):
                 i += header_len  # bottom posting: drop the header, the ">" lines go below
@@ -160,20 +139,20 @@ def _strip_lines(lines: list[str], lower_lines: list[str]) -> list[int]:
         ):
             break
         if first != ">":
-            kept.append(i)
+            kept.append(line)
         i += 1
-    return kept
+    return "\n".join(kept)
 
 
-def _attribution_length(lines: list[str], lower_lines: list[str], i: int) -> int:
+def _attribution_length(lines: list[str], i: int) -> int:
     """1 or 2 when a reply header starts at line i (2 when wrapped), else 0."""
     line = lines[i]
-    if _VERB.search(lower_lines[i]) and _ATTRIBUTION.match(line):
+    if _VERB.search(line.lower()) and _ATTRIBUTION.match(line):
         return 1
     if (
         i + 1 < len(lines)
         and len(line) < 200
-        and _VERB.search(lower_lines[i + 1])
+        and _VERB.search(lines[i + 1].lower())
         and _ATTRIBUTION_START.match(line)
     ):
         joined = f"{line} {lines[i + 1]}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from inboxbot.core.quotes import strip_quotes
@@ -99,29 +99,3 @@ def test_lines_after_the_first_flagged_one_are_still_cut(text: str, kept: str) -
 
 def test_a_separator_after_a_non_breaking_space_starts_the_signature() -> None:
     assert strip_quotes("The mug is broken.\n\u00a0-- \nAnn, 12 Main St") == "The mug is broken."
-
-
-_LINE_PIECES = st.lists(
-    st.one_of(
-        st.sampled_from([
-            "Hello", "ΟΔΟΣ", "Σ", "ΣΑΣ.", "İstanbul", "Kelvin K", "ẞ", "ǅ", "ﬁ", "> quoted", ">",
-            "-- ", "--", "On Mon, 3 Jun 2024 at 10:00, Ann <a@b> wrote:",
-            "Am 04.06.2024 schrieb X:",
-            "Sent from my iPhone", "From: Ann", "Sent: today", "_" * 22, " ", "\t", "",
-        ]),
-        st.text(max_size=12),
-    ),
-    max_size=25,
-)
-
-
-@settings(max_examples=400, deadline=None)
-@given(lines=_LINE_PIECES, newline=st.sampled_from(["\n", "\r\n", "\r"]))
-def test_own_text_lower_cased_is_the_kept_text_lower_cased(lines: list[str], newline: str) -> None:
-    # The classifier takes the lower-cased text from own_text's pieces of the lower-cased body;
-    # lower-casing the kept text is the reference (a final sigma, "İ" and "ẞ" included).
-    from inboxbot.core.quotes import own_text
-
-    body = newline.join(lines)
-    kept, lowered = own_text(body)
-    assert lowered == kept.lower()

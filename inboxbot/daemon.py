@@ -120,10 +120,17 @@ def _connected(config: Config, engine: Any, sender: Any, store: Any, lifecycle: 
     from inboxbot.app import open_imap
 
     mailbox = open_imap(config)
+    others: list[Any] = []  # the reminders' second connection, once they open it
+
+    def open_other() -> Any:
+        others.append(open_imap(config))
+        return others[-1]
+
     try:
-        _watch(engine, mailbox, sender, store, lifecycle, **options)
+        _watch(engine, mailbox, sender, store, lifecycle, open_other=open_other, **options)
     finally:
-        _close_quietly(mailbox)
+        for connection in (*others, mailbox):
+            _close_quietly(connection)
 
 
 def _watch(
@@ -137,6 +144,7 @@ def _watch(
     dry_run: bool,
     clock: Callable[[], Any],
     watcher: Any = None,
+    open_other: Callable[[], Any] | None = None,
 ) -> None:
     from inboxbot.answers import sync_answers
     from inboxbot.app import folders_needed
@@ -148,7 +156,11 @@ def _watch(
     executor = Executor(engine, mailbox, sender, store, clock, dry_run=dry_run)
     # Reminders run after each pass (so a customer's new mail cancels a check-in first), also
     # on start: what fell due while stopped goes out once, oldest first.
-    reminders = None if dry_run else ReminderRunner(engine, mailbox, sender, store, clock)
+    # Their other folders on a second connection: this one stays on the watched folder, which
+    # the pass selected and IDLE waits on (one SELECT of a large folder a round, not two).
+    reminders = (
+        None if dry_run else ReminderRunner(engine, mailbox, sender, store, clock, open_other)
+    )
     progress = _progress_reporter()
     idle = RELOAD_SLICE if watcher is not None else IDLE_SLICE
     watching = False

@@ -17,15 +17,17 @@ start is looked for in Sent (or in the watched folder for ``notify = "mailbox"``
 when it is not there. The remaining window is a crash between the SMTP server's 250 and the
 APPEND to Sent; the fixed Message-ID lets mail clients fold such a duplicate.
 
-The runner selects other folders; it always selects the watched folder again before returning,
-since the daemon's IDLE waits on the selected folder. It runs between passes, never inside one.
+The runner selects other folders; it always leaves the watched folder selected, since the
+daemon's IDLE waits on the selected folder. Given a second connection (`open_other`, as the
+daemon does) it selects the other folders there, so the daemon's connection stays on the
+watched folder. It runs between passes, never inside one.
 """
 
 from __future__ import annotations
 
 import email.utils
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -53,6 +55,7 @@ from inboxbot.errors import MailboxError, SendError
 
 if TYPE_CHECKING:
     from inboxbot.config import Config
+    from inboxbot.ports import FolderState
     from inboxbot.service import Engine, Executor, Outcome
 
 log = logging.getLogger("inboxbot")
@@ -248,10 +251,87 @@ def _from_command(command: Command, message: Message, engine: Engine, now: datet
 # -- the runner --------------------------------------------------------------------------------
 
 
+class TwoConnections:
+    """The runner's mailbox: the watched folder on the daemon's connection, every other folder
+    on a second one, opened on first need by `open_other` (and closed by the daemon).
+
+    A SELECT of a large watched folder costs the server an index load (~0.25 s at 100,000
+    messages, RELIABILITY.md): on one connection a round selected it for the pass, left it for
+    the other folders and selected it again for IDLE. Here the pass's SELECT serves the round
+    and IDLE; the second connection's SELECTs are of the small folders."""
+
+    def __init__(self, main: Any, open_other: Callable[[], Any], watch: str) -> None:
+        self.main, self.watch = main, watch
+        self._open_other = open_other
+        self._other: Any = None
+        self._current: Any = main  # the connection of the folder last selected through here
+        self._selected: str | None = None
+
+    @property
+    def selected_folder(self) -> str | None:
+        return self._selected
+
+    def select(self, folder: str) -> FolderState:
+        self._selected = None
+        if folder == self.watch:
+            self._current = self.main
+            state = getattr(self.main, "selected_state", None)
+            if self.main.selected_folder != folder or state is None:
+                state = self.main.select(folder)
+        else:
+            if self._other is None:
+                self._other = self._open_other()
+            self._current = self._other
+            state = self._other.select(folder)
+        self._selected = folder
+        return state
+
+    # Reading and changing messages: on the connection that has their folder selected.
+    def search(self, criteria: list[Any]) -> list[int]:
+        return list(self._current.search(criteria))
+
+    def fetch(self, uids: Sequence[int], *, headers_only: bool = False) -> Any:
+        return self._current.fetch(uids, headers_only=headers_only)
+
+    def fetch_fields(self, uids: Sequence[int], fields: Sequence[str]) -> dict[int, bytes]:
+        return dict(self._current.fetch_fields(uids, fields))
+
+    def fetch_full(self, uid: int) -> bytes:
+        return bytes(self._current.fetch_full(uid))
+
+    def add_keywords(self, uids: Sequence[int], keywords: Sequence[str]) -> None:
+        self._current.add_keywords(uids, keywords)
+
+    def move(self, uids: Sequence[int], folder: str) -> None:
+        self._current.move(uids, folder)
+
+    # Commands that select nothing stay on the daemon's connection.
+    def append(
+        self, folder: str, raw: bytes, flags: Sequence[str] = (), when: datetime | None = None
+    ) -> None:
+        self.main.append(folder, raw, flags, when=when)
+
+    def ensure_folders(self, names: Iterable[str]) -> list[str]:
+        return list(self.main.ensure_folders(names))
+
+    def list_folders(self) -> list[str]:
+        return list(self.main.list_folders())
+
+
 class ReminderRunner:
     """Runs between passes: scans for resolution and follow-up triggers, sends due reminders."""
 
-    def __init__(self, engine: Engine, mailbox: Any, sender: Any, store: Any, clock: Any) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        mailbox: Any,
+        sender: Any,
+        store: Any,
+        clock: Any,
+        open_other: Callable[[], Any] | None = None,
+    ) -> None:
+        if open_other is not None:
+            mailbox = TwoConnections(mailbox, open_other, engine.config.imap.watch)
         self.engine, self.mailbox, self.sender, self.store = engine, mailbox, sender, store
         self.clock = clock
         self.config: Config = engine.config
@@ -295,7 +375,8 @@ class ReminderRunner:
             return self._send_due(existing)
         finally:
             # The keyword scan ends on the watched folder: a SELECT of a 100,000-message folder
-            # costs Dovecot ~0.3 s of index loading, so it is not selected a second time.
+            # costs Dovecot ~0.3 s of index loading, so it is not selected a second time (and
+            # with TwoConnections it never left the daemon's connection).
             if getattr(self.mailbox, "selected_folder", None) != self.config.imap.watch:
                 self.mailbox.select(self.config.imap.watch)
 

@@ -89,6 +89,7 @@ class ImapMailbox:
         self._use_idle = use_idle
         self._idling = False
         self._selected: str | None = None
+        self._state: FolderState | None = None  # what the SELECT of `_selected` answered
         self._delimiter: str | None = None
         self._client: IMAPClient | None = None
         # A second connection for a split search (search_split); kept as a function so the
@@ -222,10 +223,18 @@ class ImapMailbox:
         """The folder the last successful SELECT opened (None before any)."""
         return self._selected
 
+    @property
+    def selected_state(self) -> FolderState | None:
+        """What the last successful SELECT answered: its UIDVALIDITY holds while the folder
+        stays selected (a server that changes it ends the session), UIDNEXT and EXISTS are as
+        they were then."""
+        return self._state
+
     def select(self, folder: str) -> FolderState:
         with self._translate("select", folder):
             server_name = self._server_name(folder)
-            self._selected = None  # a SELECT that fails leaves no folder selected (RFC 3501 6.3.1)
+            # A SELECT that fails leaves no folder selected (RFC 3501 6.3.1).
+            self._selected, self._state = None, None
             response = self._imap.select_folder(server_name)
             uidnext = response.get(b"UIDNEXT")
             if uidnext is None:  # optional in SELECT before IMAP4rev2
@@ -233,12 +242,13 @@ class ImapMailbox:
             self._selected = folder
             # SELECT's own EXISTS must not look like new mail to the next wait().
             self._take_new_mail()
-            return FolderState(
+            self._state = FolderState(
                 name=folder,
                 uidvalidity=int(response[b"UIDVALIDITY"]),
                 uidnext=int(uidnext),
                 exists=int(response[b"EXISTS"]),
             )
+            return self._state
 
     # -- reading ----------------------------------------------------------------------------
 

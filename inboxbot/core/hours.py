@@ -413,20 +413,20 @@ def _load_holidays_code(code: str | None) -> tuple[str, str | None] | None:
     if code is None or not code.strip():
         return None
     import holidays as holidays_lib  # large; only a shop with holidays = "..." needs it
+    from holidays.registry import COUNTRIES
 
     country, _, subdiv = code.strip().partition("-")
-    # One country's class, not list_supported_countries(), which loads all ~250 (0.15 s a start).
-    try:
-        subdivisions = holidays_lib.country_holidays(country.upper()).subdivisions
-    except NotImplementedError:
-        subdivisions = None
-    if subdivisions is None:
+    # The registry's codes, not a country's class: loading any one class imports the package
+    # holidays.countries, all ~250 of them (0.2-0.3 s of a start). A subdivision needs the
+    # class; without one, the first holiday looked up loads it.
+    if not any(country.upper() in codes[1:] for codes in COUNTRIES.values()):
         raise ValueError(
             f"unknown holidays code {code!r}: use an ISO 3166-1 country code such as 'DE', 'SE' "
             "or 'EE', optionally with a subdivision such as 'DE-BY'"
         )
     if not subdiv:
         return country.upper(), None
+    subdivisions = holidays_lib.country_holidays(country.upper()).subdivisions
     by_upper = {s.upper(): s for s in subdivisions}
     if subdiv.upper() not in by_upper:
         choices = ", ".join(f"{country.upper()}-{s}" for s in subdivisions) or "none"

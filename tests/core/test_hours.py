@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import partial
@@ -131,6 +133,23 @@ def test_construction_rejects(kwargs: dict[str, Any], message: str) -> None:
     args: dict[str, Any] = {"timezone": "Europe/Berlin", "week": {"mon": NINE_TO_FIVE}}
     with pytest.raises(ValueError, match=message):
         BusinessCalendar(**(args | kwargs))
+
+
+def test_a_country_code_is_checked_without_loading_every_country() -> None:
+    # holidays loads all ~250 country modules for any one country's class: 0.2-0.3 s of each
+    # start (RELIABILITY.md, the 100,000-message restart). Without a subdivision the code is
+    # checked against the registry and the class loads with the first holiday looked up.
+    script = (
+        "import sys; from inboxbot.core.hours import BusinessCalendar as B\n"
+        "w = {'mon': '09:00-17:00'}\n"
+        "c = B('Europe/Berlin', w, 'DE'); B('Europe/Stockholm', w, 'swe')\n"
+        "print('holidays.countries' in sys.modules, end=' ')\n"
+        "from datetime import date; print(c.holiday_name(date(2026, 12, 25)) is not None)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split() == ["False", "True"]
 
 
 def test_week_accepts_specs_and_any_case_for_day_names() -> None:

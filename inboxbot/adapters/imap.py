@@ -503,8 +503,11 @@ class ImapMailbox:
     def _idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
+            # Set before IDLE goes out, not after: a SIGTERM can land while the server confirms
+            # it, and a LOGOUT then waited the whole timeout for a reply never sent (a stop
+            # took 10 s). Until DONE is answered, close() just hangs up.
+            self._idling = True
             self._imap.idle()
-            self._idling = True  # until DONE: a LOGOUT now would wait for a reply never sent
             changed = self._idle_round(min(remaining, self._idle_renew))
             # DONE also surfaces a dropped connection: idle_check swallows EOF, this does not.
             _text_reply, responses = self._imap.idle_done()

@@ -523,6 +523,30 @@ def test_idle_is_renewed(dovecot: Dovecot) -> None:
         thread.join()
 
 
+class _Stopped(Exception):
+    """What the daemon's SIGTERM handler raises (daemon.ShutdownRequested), here on cue."""
+
+
+def test_a_stop_as_idle_starts_hangs_up_at_once(dovecot: Dovecot) -> None:
+    # The signal lands right after IDLE went out, before the adapter's next line: the goodbye
+    # must not be a LOGOUT to a server waiting for DONE (that waited the whole timeout).
+    box = open_box(dovecot, timeout=5)
+    box.select("INBOX")
+    client = box._imap
+    start_idle = client.idle
+
+    def idle_then_stopped() -> Any:
+        start_idle()
+        raise _Stopped
+
+    client.idle = idle_then_stopped  # type: ignore[method-assign]
+    with pytest.raises(_Stopped):
+        box.wait(5)
+    started = time.monotonic()
+    box.close()
+    assert time.monotonic() - started < 1.0
+
+
 def test_mail_seen_during_another_command_still_wakes(box: ImapMailbox, dovecot: Dovecot) -> None:
     box.select("INBOX")
     dovecot.append("INBOX", plain(1))

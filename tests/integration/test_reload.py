@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -96,3 +97,64 @@ def test_sighup_reloads(shop: Any, daemon: Any) -> None:
     daemon.send_signal(signal.SIGHUP)
     _wait(lambda: "reloaded (SIGHUP)" in (shop.directory / "run.log").read_text(), 10)
     assert daemon.poll() is None
+
+
+# -- rounds while idle ------------------------------------------------------------------------
+
+
+class _Files:
+    """The watcher's side of a round: an engine, and a new one once the files `change()`."""
+
+    def __init__(self) -> None:
+        self.engine, self.checks = object(), 0
+
+    def check(self) -> Any:
+        self.checks += 1
+        return self.engine
+
+    def change(self) -> None:
+        self.engine = object()
+
+
+def _idle(shop: Any, files: _Files, *, watch: bool = True) -> float:
+    from inboxbot.adapters.imap import ImapMailbox
+    from inboxbot.daemon import Lifecycle, _idle_until_round
+
+    dovecot = shop.dovecot
+    with ImapMailbox(dovecot.host, dovecot.port, "plain", dovecot.username,
+                     dovecot.password) as mailbox:  # fmt: skip
+        mailbox.select("INBOX")
+        started = time.monotonic()
+        _idle_until_round(mailbox, None, files if watch else None, files.engine, Lifecycle())
+        return time.monotonic() - started
+
+
+@pytest.fixture
+def slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inboxbot.daemon, "IDLE_SLICE", 2.0)
+    monkeypatch.setattr(inboxbot.daemon, "RELOAD_SLICE", 0.25)
+
+
+@pytest.mark.usefixtures("slices")
+def test_looking_at_the_files_is_no_reason_for_a_round(shop: Any) -> None:
+    # Hot reload wakes every RELOAD_SLICE to look at the files; a round (a SELECT of the watched
+    # folder, the reminders' searches) waits for IDLE_SLICE. Each wake-up was a round before.
+    files = _Files()
+    waited = _idle(shop, files)
+    assert 1.9 < waited < 3.0
+    assert files.checks >= 5
+
+
+@pytest.mark.usefixtures("slices")
+def test_new_mail_or_changed_files_start_the_round_at_once(shop: Any) -> None:
+    files = _Files()
+    changing = threading.Timer(0.3, files.change)
+    changing.start()
+    assert _idle(shop, files) < 1.0
+    changing.join()
+    mail = threading.Timer(0.3, lambda: shop.dovecot.append("INBOX", customer_mail(
+        "b@customer.example", "New", "Hello")))  # fmt: skip
+    mail.start()
+    assert _idle(shop, _Files()) < 1.8  # Dovecot's own IDLE notice takes ~0.5 s
+    mail.join()
+    assert _idle(shop, _Files(), watch=False) > 1.9  # no hot reload: one wait of IDLE_SLICE

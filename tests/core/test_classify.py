@@ -482,3 +482,14 @@ def test_a_text_beyond_latin1_is_shouted_at_with_the_regex() -> None:
 
     assert _shapes("ŠOKK JA ŽÜRII") is None
     assert _shouted("ŠOKK JA ŽÜRII", None) == ["ŠOKK", "ŽÜRII"]
+
+
+def test_a_star_inside_a_word_is_refused_with_the_fix() -> None:
+    # The syntax knows stem*, *part* and *end; a star inside a word was matched as a star, so
+    # the shipped "unauthori*ed" never fired on "unauthorised" or "unauthorized".
+    with pytest.raises(ConfigError, match=r"shop\.toml: complaint\.billing\.terms: bad term "
+                                          r"'unauthori\*ed': a \* goes only"):
+        parse_lexicon('language = "en"\n[complaint.billing]\nterms = ["unauthori*ed"]\n',
+                      "shop.toml")
+    verdict = _shared().classify("", "There is an unauthorised charge on my card.", "en")
+    assert verdict.complaint and "unauthorised" in verdict.cues["complaint"]

@@ -28,6 +28,7 @@ from inboxbot.core.pushdown import PushDown, compile_pushdown
 from inboxbot.core.rules import OUTGOING, RuleSet, evaluate
 from inboxbot.core.triage import CustomerRecord, TextFacts, Triage, TriagePolicy
 from inboxbot.errors import SendError
+from inboxbot.logs import together
 from inboxbot.ports import Fetched, FolderState, Mailbox, Sender
 from inboxbot.pushdown import server_plans
 
@@ -687,8 +688,9 @@ class Executor:
         state = self.folder_state
         if state is not None and staged.uids:
             self.store.set_in_flight(state.name, state.uidvalidity, [])
-        for uid, message_id, kind, detail in staged.log_lines:
-            _log_line(uid, message_id, kind, detail)
+        with together():
+            for uid, message_id, kind, detail in staged.log_lines:
+                _log_line(uid, message_id, kind, detail)
 
     def _due(self, triage: Triage | None, now: datetime) -> datetime | None:
         """When the first answer is promised for this message's class (vip, urgent, default)."""

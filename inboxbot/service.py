@@ -356,12 +356,11 @@ class Executor:
         fetched: Fetched,
         now: datetime,
         headers_only: bool,
-        read: Message | str | None = None,
+        message: Message | str,
         known_text: TextFacts | None = None,
     ) -> Outcome:
-        """Plan one message; `read`: what `read_message` made of it already, and `known_text`
-        its text's facts (worked out ahead, see inboxbot.textwork)."""
-        message = read_message(fetched, headers_only) if read is None else read
+        """Plan one message: `message` is what `read_message` made of it, and `known_text` its
+        text's facts when worked out ahead (see inboxbot.textwork)."""
         if isinstance(message, str):
             return self._quarantine(fetched.uid, message)
         already = (

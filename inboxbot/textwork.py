@@ -59,8 +59,8 @@ def for_backlog(
         return None
     try:
         return TextWorker(engine, parse)
-    except OSError as error:  # no fork (a process limit): read here
-        log.info("texts read in this process: no worker (%s)", error)
+    except OSError as error:  # no fork (a process limit): parse and read here
+        log.info("backlog parsed and read in this process: no worker (%s)", error)
         return None
 
 
@@ -106,7 +106,7 @@ class TextWorker:
     def _give_up(self, error: BaseException) -> Callable[[], None]:
         if not self.failed:
             log.warning(
-                "text worker failed (%s: %s); reading texts here", type(error).__name__, error
+                "text worker failed (%s: %s); parsing and reading here", type(error).__name__, error
             )
         self.failed = True
         return lambda: None

@@ -27,6 +27,7 @@ Lexicon term syntax (the TOML files use it; inboxbot/data/lexicons/en.toml docum
   re:REGEX    a raw regex (no capturing groups), matched against the lower-cased text
               (bounded repeats, \\d{1,4} rather than \\d+, let it be searched only near the
               literal words it contains; see _Raw)
+  A * stands only at a word's start or end: a term with one inside a word is refused.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from inboxbot.core import quotes
 from inboxbot.core.quotes import strip_quotes
 
 CASES = [
@@ -99,3 +100,42 @@ def test_lines_after_the_first_flagged_one_are_still_cut(text: str, kept: str) -
 
 def test_a_separator_after_a_non_breaking_space_starts_the_signature() -> None:
     assert strip_quotes("The mug is broken.\n\u00a0-- \nAnn, 12 Main St") == "The mug is broken."
+
+
+_LINES = (
+    "On Tue, 4 Jun 2024, Ann <a@b.c> wrote:", "On Tue, 4 Jun 2024, Ann <a@b.c>", "wrote:",
+    "wrote:  ", "Am 04.06.2024 um 09:12 schrieb Max:", "Den 4 juni 2024 09:12 skrev Eva:\u00a0",
+    "T, 4. juuni 2024 kell 09:12 kirjutas Mari:", "> the earlier mail", "-- ",
+    "Sent from my iPhone",
+    "From: Ann", "Sent: Tuesday", "I wrote to you on 3 May: no answer", "jag skrev 3 gånger:",
+    "The mug is broken.", "Order: 123", "", " ", "at 09:12:", "ich schrieb am 3.:", "::",
+    "Von meinem Konto wurde abgebucht", "https://example.test/x",
+)
+
+
+def _every_line_checked(text: str) -> str:
+    """strip_quotes without its shortcuts: every line through the full patterns."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    kept: list[str] = []
+    i = 0
+    while i < len(lines):
+        header = quotes._attribution_length(lines, i)
+        if header:
+            if quotes._quoted_follows(lines, i + header):
+                i += header
+                continue
+            break
+        if quotes._CUT.match(lines[i]) or quotes._is_outlook_block(lines, i):
+            break
+        if lines[i].lstrip()[:1] != ">":
+            kept.append(lines[i])
+        i += 1
+    return "\n".join(kept).strip()
+
+
+@given(st.lists(st.one_of(st.sampled_from(_LINES), st.text(":\r\n >-wrote09 ", max_size=12))))
+def test_the_shortcuts_keep_what_checking_every_line_keeps(lines: list[str]) -> None:
+    # The scans that skip the customer's own lines (a header needs a verb on a line ending in a
+    # colon; a cut needs its first letter) must never change what is kept.
+    text = "\n".join(lines)
+    assert strip_quotes(text) == _every_line_checked(text)

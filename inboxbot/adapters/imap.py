@@ -18,7 +18,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -39,6 +39,8 @@ __all__ = ["SEEN_KEYWORD", "ImapMailbox", "connect_with_backoff"]
 SEEN_KEYWORD = "$InboxbotSeen"
 TEXT_LIMIT = 64 * 1024  # same budget as core.message: only the start of a text is classified
 BATCH = 500  # UIDs per FETCH: keeps command lines short and responses bounded
+# FETCH records judged at a time by fetch_fields_marking while the rest arrive: ~2 per message.
+JUDGE_EVERY = 400
 SET_CHARS = 7000  # of a UID set in one STORE, COPY or MOVE (RFC 7162: lines of ~8 KB)
 _MAX_DEPTH = 16  # MIME nesting deeper than this is hostile; its parts become stubs
 
@@ -345,7 +347,7 @@ class ImapMailbox:
         return self._parse_items(data, uids)
 
     @staticmethod
-    def _parse_items(data: list[Any], uids: Sequence[int]) -> dict[int, dict[bytes, Any]]:
+    def _parse_items(data: list[Any], uids: Collection[int]) -> dict[int, dict[bytes, Any]]:
         try:
             parsed = parse_fetch(data)
         except ValueError as error:
@@ -372,15 +374,36 @@ class ImapMailbox:
         fields: Sequence[str],
         marking: Sequence[int],
         keyword: str,
-        judge: Callable[[dict[int, bytes]], T],
-    ) -> T:
-        """judge(fetch_fields(uids, fields)) while the server sets `keyword` on `marking`: the
-        FETCHes and the STOREs are sent at once, the fields read as they arrive and judged
-        while the server still works through the STOREs (which it does after the FETCHes:
-        commands on one connection run in order). `judge` must not use this connection."""
+        judge: Callable[[dict[int, bytes]], None],
+    ) -> None:
+        """judge() the fetch_fields(uids, fields), a few hundred at a time as they arrive,
+        while the server sets `keyword` on `marking`: the FETCHes and the STOREs are sent at
+        once, and the fields are judged while the server still answers the rest and works
+        through the STOREs. Every uid fetched is judged once. `judge` must not use this
+        connection; what it raises is raised once every answer is read."""
         if not _FLAG_RE.fullmatch(keyword):
             raise MailboxError(f"{keyword!r} is not a valid IMAP keyword")
         item = _fields_item(fields)
+        wanted = set(uids)
+        pending: list[Any] = []
+        arrived: dict[int, dict[bytes, Any]] = {}
+
+        def judge_arrived(*, last: bool) -> None:
+            for uid, values in self._parse_items(pending, wanted).items():
+                arrived.setdefault(uid, {}).update(values)
+            pending.clear()
+            # What an unsolicited FETCH (another client's flag change) told of a message whose
+            # fields are still to come waits for them.
+            ready = [uid for uid, values in arrived.items()
+                     if last or _field_item(values) is not None]
+            if ready:
+                judge(_field_values({uid: arrived.pop(uid) for uid in ready}))
+
+        def take(records: list[Any]) -> None:
+            pending.extend(records)
+            if len(pending) >= JUDGE_EVERY:
+                judge_arrived(last=False)
+
         with self._translate("fetch and store keywords", self._selected):
             imap = self._imap._imap
             fetches = [send(imap, f"UID FETCH {sequence_set(chunk)} ({item})")
@@ -388,14 +411,11 @@ class ImapMailbox:
             stores = [send(imap, f"UID STORE {uid_set} +FLAGS.SILENT ({keyword})")
                       for _chunk, uid_set in _uid_sets(marking)]
             try:
-                fetched = _field_values(self._parse_items(finish(imap, fetches), uids))
-                result = judge(fetched)
-            except BaseException:
-                with contextlib.suppress(Exception):  # in step again; the first error is the one
-                    finish(imap, stores)
+                finish(imap, fetches + stores, take)
+            except imaplib.IMAP4.error:  # a refusal, read in step: what came is judged first
+                judge_arrived(last=True)
                 raise
-            finish(imap, stores)
-            return result
+            judge_arrived(last=True)
 
     def fetch_full(self, uid: int) -> bytes:
         with self._translate("fetch message", self._selected):
@@ -635,12 +655,12 @@ def _fields_item(fields: Sequence[str]) -> str:
 
 
 def _field_values(items: dict[int, dict[bytes, Any]]) -> dict[int, bytes]:
+    return {uid: bytes(_field_item(data) or b"") for uid, data in items.items()}
+
+
+def _field_item(data: dict[bytes, Any]) -> Any:
     # The server echoes the item its own way (spacing, case): taken by its prefix.
-    return {
-        uid: bytes(next((v for k, v in data.items() if k.startswith(b"BODY[HEADER.FIELDS")), b"")
-                   or b"")
-        for uid, data in items.items()
-    }
+    return next((v for k, v in data.items() if k.startswith(b"BODY[HEADER.FIELDS")), None)
 
 
 def _chunks(uids: Sequence[int]) -> Iterator[list[int]]:

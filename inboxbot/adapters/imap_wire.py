@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import imaplib
 import re
+from collections.abc import Callable
 
 __all__ = ["finish", "send", "uid_fetch"]
 
@@ -48,20 +49,37 @@ def send(imap: imaplib.IMAP4, command: str) -> bytes:
     return tag
 
 
-def finish(imap: imaplib.IMAP4, tags: list[bytes]) -> list[Record]:
+def finish(
+    imap: imaplib.IMAP4,
+    tags: list[bytes],
+    handle: Callable[[list[Record]], None] | None = None,
+) -> list[Record]:
     """Read until the commands sent with `send` under `tags` are answered; returns the FETCH
-    records read meanwhile. A server may answer pipelined commands out of order (Dovecot
-    refuses a malformed command at once, before the FETCH sent ahead of it is done): the
-    answer of any other command still waiting is kept for its own finish. Every answer is
-    read even when one is a refusal, so the connection stays in step; the first refusal
-    (in the order of `tags`) is raised after."""
+    records read meanwhile. With `handle`, each FETCH response's records go to it as soon as
+    they are read instead (the client works while the server still answers), and what it
+    raises is raised once every answer is read. A server may answer pipelined commands out of
+    order, or interleave them (Dovecot refuses a malformed command at once, before the FETCH
+    sent ahead of it is done, and runs FETCHes side by side): the answer of any other command
+    still waiting is kept for its own finish. Every answer is read even when one is a
+    refusal, so the connection stays in step; the first refusal (in the order of `tags`) is
+    raised after."""
     waiting = imap.tagged_commands  # imaplib's own table: tag -> None until answered
     records: list[Record] = []
+    failure: Exception | None = None
     try:
         while any(waiting.get(tag) is None for tag in tags):
-            records.extend(_read_one(imap, waiting))
+            response = _read_one(imap, waiting)
+            if handle is None:
+                records.extend(response)
+            elif response and failure is None:
+                try:
+                    handle(response)
+                except Exception as error:  # raised below, once the connection is in step
+                    failure = error
     finally:
         answers = [waiting.pop(tag, None) for tag in tags]
+    if failure is not None:
+        raise failure
     for answer in answers:
         status, _, detail = (answer or b"").partition(b" ")
         if status != b"OK":

@@ -431,18 +431,58 @@ def test_fetch_fields_marking_judges_the_fields_while_the_keyword_is_set(
     box.select("INBOX")
     fetched, scattered = uids[1::3], uids[::3]  # several ranges in each UID set
     judged: list[dict[int, bytes]] = []
-
-    def judge(fields: dict[int, bytes]) -> str:
-        judged.append(fields)
-        return "done"
-
-    assert box.fetch_fields_marking(fetched, ["From", "Subject"], scattered, "$Mark", judge) == (
-        "done")
+    box.fetch_fields_marking(fetched, ["From", "Subject"], scattered, "$Mark", judged.append)
     assert judged == [box.fetch_fields(fetched, ["From", "Subject"])]
     assert all(b"Subject: Order" in raw and b"To:" not in raw for raw in judged[0].values())
     flags = {f.uid: f.flags for f in box.fetch(uids, headers_only=True)}
     assert {u for u, f in flags.items() if "$Mark" in f} == set(scattered)
     assert box.search(["KEYWORD", "$Mark"]) == sorted(scattered), "the connection is in step"
+
+
+def test_fetch_fields_marking_judges_the_fields_while_the_rest_are_outstanding(
+    box: ImapMailbox, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("inboxbot.adapters.imap.BATCH", 4)
+    monkeypatch.setattr("inboxbot.adapters.imap.JUDGE_EVERY", 6)  # three messages' records
+    uids = dovecot.append_many("INBOX", [plain(n) for n in range(13)])
+    box.select("INBOX")
+    waiting = box._imap._imap.tagged_commands
+    judged: list[dict[int, bytes]] = []
+    unanswered: list[int] = []
+
+    def judge(fields: dict[int, bytes]) -> None:
+        judged.append(fields)
+        unanswered.append(sum(1 for answer in waiting.values() if answer is None))
+
+    box.fetch_fields_marking(uids, ["From"], uids[:2], "$Mark", judge)
+    # Four FETCHes and a STORE: the first fields are judged before the STORE is answered,
+    # every message once, in groups of three as they came and the rest at the end.
+    assert [len(fields) for fields in judged] == [3, 3, 3, 3, 1]
+    assert unanswered[0] >= 1
+    whole = box.fetch_fields(uids, ["From"])
+    assert {uid: raw for fields in judged for uid, raw in fields.items()} == whole
+    assert box.search(["KEYWORD", "$Mark"]) == uids[:2], "the connection is in step"
+
+
+def test_fetch_fields_marking_a_judge_failing_midway_leaves_the_connection_in_step(
+    box: ImapMailbox, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("inboxbot.adapters.imap.BATCH", 2)
+    monkeypatch.setattr("inboxbot.adapters.imap.JUDGE_EVERY", 4)
+    uids = dovecot.append_many("INBOX", [plain(n) for n in range(7)])
+    box.select("INBOX")
+    calls: list[int] = []
+
+    def judge(fields: dict[int, bytes]) -> None:
+        calls.append(len(fields))
+        if len(calls) == 2:
+            raise RuntimeError("parse failed")
+
+    with pytest.raises(RuntimeError, match="parse failed"):
+        box.fetch_fields_marking(uids, ["From"], uids, "$Mark", judge)
+    assert calls == [2, 2]
+    assert box.search(["KEYWORD", "$Mark"]) == uids, "the other answers were still read"
+    assert box.fetch_fields(uids[:1], ["From"]), "and the next command works"
 
 
 def test_fetch_fields_marking_a_refused_store_raises_after_the_judging(

@@ -269,6 +269,33 @@ def test_a_close_vote_is_left_to_lingua() -> None:
     assert vote_language("Hej, jag har inte fått min order", frozenset(SHOP)) == "sv"
 
 
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        # Short mails with two function words of one language and none of another: lingua
+        # read the names and said German or Swedish.
+        ("Cancel order 10164, please\nHello,\n\nDo you also sell gift cards?\n\n"
+         "Best regards,\n\nKadri Weiß\nOrder 10164", "en"),
+        ("Change my address\nHello,\n\nDo you also sell gift cards?\n\nBest regards,\n\n"
+         "Tõnu Smith\nOrder 11662", "en"),
+        ("Asap: leverans 11348\nTere,\n\nKas te müüte ka kinkekaarte?\n\nLugupidamisega\n\n"
+         "Jonas Fischer\nOrder 11348", "et"),
+    ],
+)
+def test_two_function_words_of_one_language_alone_decide(
+    text: str, language: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inboxbot.core.language as detection
+
+    detection._reading.cache_clear()
+    monkeypatch.setattr(detection, "_detector", lambda _languages: pytest.fail("lingua asked"))
+    assert detect_language(text, "", SHOP, "xx") == language
+
+
+def test_one_function_word_alone_is_left_to_lingua() -> None:
+    assert vote_language("Hello, any news about the blue lamp?", frozenset(SHOP)) is None
+
+
 def test_a_language_without_a_word_list_disables_the_vote() -> None:
     # Norwegian shares words with Swedish: with "nb" allowed, lingua must decide.
     norwegian = "Jeg lurer på om det er mulig å få pakken min snart, jeg har betalt for den."

@@ -234,10 +234,7 @@ class _Section:
         self.used.add(key)
         if key not in self.data:
             if required:
-                near = difflib.get_close_matches(key, [k for k in self.data if k != key], 1, 0.8)
-                if near:
-                    self.fail(near[0], f"is not a known key; did you mean {key}?")
-                self.fail(key, f"is missing; add it{hint}")
+                self.missing(key, f"is missing; add it{hint}")
             return default
         value = self.data[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -245,6 +242,17 @@ class _Section:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             self.fail(key, f"must be {_kind_name(kind)}, got {value!r}{hint}")
         return value
+
+    def missing(self, key: str, problem: str, *alternatives: str) -> None:
+        """A required key is absent: name the user's misspelling of it when there is one, since
+        the key they did write is the one they will look for."""
+        wanted = (key, *alternatives)
+        others = [k for k in self.data if k not in wanted]
+        for name in wanted:
+            near = difflib.get_close_matches(name, others, 1, 0.8)
+            if near:
+                self.fail(near[0], f"is not a known key; did you mean {name}?")
+        self.fail(key, problem)
 
     def strings(self, key: str) -> tuple[str, ...]:
         values = self.get(key, list, [])
@@ -303,9 +311,11 @@ def _secret(section: _Section, required: bool) -> Secret | None:
         section.fail(sources[1], f"conflicts with {sources[0]}; keep only one password source")
     if not sources:
         if required:
-            section.fail(
+            section.missing(
                 "password_env",
                 "is missing; set password_env (recommended), password_command or password",
+                "password",
+                "password_command",
             )
         return None
     key = sources[0]
@@ -360,6 +370,8 @@ def _server(section: _Section, kind: str) -> dict[str, Any]:
     if ca_file is not None and not Path(ca_file).is_file():
         section.fail("ca_file", f"{ca_file!r} does not exist; give the path of a PEM CA file")
     timeout = section.get("timeout", float, 30.0)
+    if timeout <= 0:  # the socket would refuse it at connect time with a misleading error
+        section.fail("timeout", f"must be a number of seconds above 0, got {timeout:g}")
     values: dict[str, Any] = {}
     if kind == "smtp":
         values["retries"] = section.get("retries", int, 5)

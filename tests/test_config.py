@@ -201,6 +201,10 @@ BAD = [
     ("port is a bool", _replace("[imap]\n", "[imap]\nport = true\n"), "[imap].port"),
     ("timeout is a string", _replace("[imap]\n", '[imap]\ntimeout = "30s"\n'),
      "[imap].timeout"),
+    ("timeout zero", _replace("[imap]\n", "[imap]\ntimeout = 0\n"), "[imap].timeout"),
+    ("timeout negative", _replace("[imap]\n", "[imap]\ntimeout = -1\n"), "[imap].timeout"),
+    ("smtp timeout negative", MINIMAL + '[smtp]\nhost = "smtp.shop.example"\ntimeout = -5\n',
+     "[smtp].timeout"),
     ("languages is a string", _replace('[shop]\n', '[shop]\nlanguages = "en"\n'),
      "[shop].languages"),
     ("list with a number", MINIMAL + '[vip]\naddresses = ["a@b.example", 5]\n',
@@ -306,6 +310,15 @@ def test_typo_of_a_required_key_names_the_typo() -> None:
     message = error_of(_replace('address = "support@shop.example"',
                                 'adress = "support@shop.example"'))
     assert "[shop].adress" in message
+
+
+@pytest.mark.parametrize("typo", ["pasword", "passwrd_env", "password_comand"])
+def test_typo_of_the_password_key_names_the_typo(typo: str) -> None:
+    # The password source is required, so a misspelt one used to be reported as
+    # "[imap].password_env is missing", naming a key the user never wrote.
+    key = {"pasword": "password", "passwrd_env": "password_env"}.get(typo, "password_command")
+    message = error_of(_replace(f'password = "{PASSWORD}"', f'{typo} = "x"'))
+    assert f"[imap].{typo} is not a known key; did you mean {key}?" in message
 
 
 def test_relative_ca_file_is_relative_to_the_config(tmp_path: Path,

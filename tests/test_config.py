@@ -4,6 +4,7 @@ naming the file and the [section].key (DESIGN.md section 3)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import date, time, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from inboxbot.config import (
     load_config,
     parse_config,
 )
+from inboxbot.core.hours import WEEKDAYS
 from inboxbot.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,6 +75,44 @@ def test_example_config_documents_every_section() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     for section in SECTIONS:
         assert f"[{section}]" in text, section
+
+
+def _example_keys() -> list[tuple[str, str]]:
+    """(section, key) of every key config.example.toml shows, set or commented out."""
+    keys, section = [], ""
+    for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
+        header = re.match(r"\[(\w+)\]", line)
+        if header:
+            section = header[1]
+        found = re.match(r"(?:# )?([a-z_]+) = ", line)
+        if found and section:
+            keys.append((section, found[1]))
+    return keys
+
+
+def test_readme_configuration_reference_names_every_example_key() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    rows = {m[1]: m[2] for m in re.finditer(r"^\| `\[(\w+)\]` \|(.*)$", readme, re.M)}
+    missing = []
+    for section, key in _example_keys():
+        row = rows.get(section, "")
+        # [smtp] says "password as above" for the [imap] row's three password keys
+        documented = (
+            f"`{key}`" in row
+            or (key.startswith("password") and "password as" in row)
+            or (key in WEEKDAYS and "`mon`..`sun`" in row)
+        )
+        if not documented:
+            missing.append(f"[{section}].{key}")
+    assert missing == []
+
+
+def test_every_example_key_is_parsed() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for _section, key in _example_keys():  # uncomment each key: none is unknown
+        text = re.sub(rf"^# ({key} = )", r"\1", text, flags=re.M)
+    text = re.sub(r'^(ca_file|lexicons|notifiers) = .*$', "", text, flags=re.M)  # files
+    assert parse(text).smtp is not None
 
 
 def test_config_is_frozen() -> None:

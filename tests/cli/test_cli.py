@@ -513,3 +513,42 @@ def test_demo_runs_and_shows_every_sample(tmp_path: Path, monkeypatch: pytest.Mo
     assert "$VIP" in result.output
     assert "automated" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+# --- customer text on the terminal, help texts -----------------------------------------------
+
+BRACKETS = (
+    "From: Jo Doe <jo@example.com>\nTo: support@shop.example\n"
+    "Subject: [/x] order [urgent] broken\nMessage-ID: <brackets@example.com>\n"
+    "Date: Tue, 24 Nov 2026 10:00:00 +0000\n\nHello, my mug [red]arrived broken[/red].\n"
+)
+
+
+def test_simulate_text_shows_customer_brackets_as_written(shop: Path, tmp_path: Path) -> None:
+    # Subjects and bodies went to rich as markup: "[/x]" raised MarkupError (a traceback,
+    # exit 1) and "[urgent]" or "[red]" vanished from what the owner read.
+    mail = tmp_path / "brackets.eml"
+    mail.write_text(BRACKETS, encoding="utf-8")
+    result = run(shop, "simulate", str(mail), "--at", MONDAY)
+    assert result.exit_code == 0, result.output
+    assert "'[/x] order [urgent] broken'" in result.output
+    assert "Re: [/x] order [urgent] broken" in result.output  # the reply's subject
+
+
+def test_reminders_list_shows_subjects_as_written(shop: Path) -> None:
+    from datetime import UTC, datetime
+
+    from inboxbot.adapters.store import StateStore
+    from inboxbot.core.reminders import Reminder
+
+    now = datetime(2026, 11, 24, 10, tzinfo=UTC)
+    reminder = Reminder(kind="sla", to="staff", due=now, created=now,
+                        message_id="<brackets@example.com>", customer="jo@example.com",
+                        subject="[/x] order [urgent] broken")
+    with StateStore(load_config(shop / "config.toml").paths.state) as store:
+        store.add_reminder(reminder.to_record())
+        store.flush()
+    result = run(shop, "reminders", "list")
+    assert result.exit_code == 0, result.output
+    assert "[/x] order [urgent] broken" in result.output
+    assert "┃" not in result.output  # piped: plain aligned text, as the README says

@@ -552,3 +552,18 @@ def test_reminders_list_shows_subjects_as_written(shop: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "[/x] order [urgent] broken" in result.output
     assert "┃" not in result.output  # piped: plain aligned text, as the README says
+
+
+def test_check_refuses_a_rule_replying_with_a_template_that_does_not_exist(shop: Path) -> None:
+    # check said "ok" and the run then flagged every matching mail "reply not possible".
+    (shop / "rules" / "20-mine.toml").write_text(
+        '# mine\n[[rule]]\nname = "mine"\nwhen.from = "*@example.com"\nthen.reply = "ackk"\n',
+        encoding="utf-8")
+    result = run(shop, "check", "--offline")
+    assert result.exit_code == 1, result.output
+    fails = [line for line in result.output.splitlines() if line.startswith("FAIL")]
+    assert len(fails) == 1, result.output
+    assert "rules/20-mine.toml:2: rule 'mine'" in fails[0]
+    assert "'ackk'" in fails[0] and "ack, checkin, redirect, reminder" in fails[0]
+    simulated = run(shop, "simulate", str(DEMO / "06-en-praise.eml"))
+    assert simulated.exit_code == 1 and "'ackk'" in error_lines(simulated)[0]

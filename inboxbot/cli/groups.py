@@ -9,7 +9,8 @@ import typer
 from inboxbot.cli.common import ConfigOption, JsonOption, errors_to_exit, load, print_json
 from inboxbot.errors import InboxbotError
 
-vip_app = typer.Typer(help="Manage VIP customers ([vip] in config.toml).", no_args_is_help=True)
+# "\\[": Typer renders help as rich markup, where a bare "[vip]" is a style tag and vanishes
+vip_app = typer.Typer(help="Manage VIP customers (\\[vip] in config.toml).", no_args_is_help=True)
 hours_app = typer.Typer(
     help="Support hours, holidays and promised answer times.", no_args_is_help=True
 )

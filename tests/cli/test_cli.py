@@ -567,3 +567,11 @@ def test_check_refuses_a_rule_replying_with_a_template_that_does_not_exist(shop:
     assert "'ackk'" in fails[0] and "ack, checkin, redirect, reminder" in fails[0]
     simulated = run(shop, "simulate", str(DEMO / "06-en-praise.eml"))
     assert simulated.exit_code == 1 and "'ackk'" in error_lines(simulated)[0]
+
+
+def test_group_help_names_the_config_section() -> None:
+    # "[vip]" was read as rich markup: the help said "Manage VIP customers ( in config.toml)."
+    result = invoke(["--help"])
+    assert result.exit_code == 0
+    assert "([vip] in config.toml)" in result.output
+    assert "([channels] in config.toml)" in result.output

@@ -493,9 +493,15 @@ def _channels(section: _Section, base: Path) -> ChannelSettings:
     return ChannelSettings(unsupported, help_url, forward, notifiers)
 
 
+def vip_domain(text: str) -> str:
+    """A [vip].domains entry as it is matched: "@x.example" and "*.x.example" mean x.example
+    (a domain includes its subdomains anyway)."""
+    return text.strip().lower().lstrip("@").lstrip("*.")
+
+
 def _vip(section: _Section) -> VipSettings:
     addresses = tuple(_address(section, "addresses", a) for a in section.strings("addresses"))
-    domains = tuple(d.lower().lstrip("@").lstrip("*.") for d in section.strings("domains"))
+    domains = tuple(vip_domain(d) for d in section.strings("domains"))
     return VipSettings(addresses, domains)
 
 

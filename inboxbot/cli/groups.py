@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -51,24 +52,41 @@ def vip_list(config: ConfigOption = None, json_output: JsonOption = False) -> No
 @vip_app.command("add")
 @errors_to_exit
 def vip_add(
-    entry: Annotated[str, typer.Argument(help="an address or a domain")],
+    entry: Annotated[
+        str, typer.Argument(help="an address, or a domain (its subdomains too), e.g. x.example")
+    ],
     config: ConfigOption = None,
 ) -> None:
     """Add a VIP address or domain.  Example: inboxbot vip add bigcustomer.example"""
     from inboxbot.config_edit import edit_list
 
-    key = "addresses" if "@" in entry else "domains"
-    typer.echo(edit_list(load(config).path, "vip", key, entry.lower(), add=True))
+    key, value, same = _vip_entry(entry)
+    typer.echo(edit_list(load(config).path, "vip", key, value, add=True, same=same))
 
 
 @vip_app.command("remove")
 @errors_to_exit
-def vip_remove(entry: str, config: ConfigOption = None) -> None:
+def vip_remove(
+    entry: Annotated[str, typer.Argument(help="an address or a domain, as `vip list` shows it")],
+    config: ConfigOption = None,
+) -> None:
     """Remove a VIP address or domain.  Example: inboxbot vip remove anna@x.example"""
     from inboxbot.config_edit import edit_list
 
-    key = "addresses" if "@" in entry else "domains"
-    typer.echo(edit_list(load(config).path, "vip", key, entry.lower(), add=False))
+    key, value, same = _vip_entry(entry)
+    typer.echo(edit_list(load(config).path, "vip", key, value, add=False, same=same))
+
+
+def _vip_entry(entry: str) -> tuple[str, str, Callable[[str], str]]:
+    """The [vip] list an entry belongs to, the entry as written there, and what makes two
+    entries the same: "@x.example" and "*.x.example" are the domain x.example, as config.py
+    reads [vip].domains."""
+    from inboxbot.config import vip_domain
+
+    value = entry.strip().lower()
+    if "@" in value.lstrip("@"):
+        return "addresses", value, str.lower
+    return "domains", vip_domain(value), vip_domain
 
 
 # --- hours ----------------------------------------------------------------------------------

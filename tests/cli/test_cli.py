@@ -575,3 +575,20 @@ def test_group_help_names_the_config_section() -> None:
     assert result.exit_code == 0
     assert "([vip] in config.toml)" in result.output
     assert "([channels] in config.toml)" in result.output
+
+
+@pytest.mark.parametrize(("entry", "stored"), [
+    ("@other.example", "other.example"), ("*.other.example", "other.example"),
+    ("Other.Example", "other.example"),
+])
+def test_vip_domain_forms_the_config_accepts(shop: Path, entry: str, stored: str) -> None:
+    # [vip].domains reads "@other.example" and "*.other.example" as other.example; `vip add`
+    # put the first into addresses (refused: not an address) and stored the second as written,
+    # which `vip remove other.example` then could not find.
+    added = run(shop, "vip", "add", entry)
+    assert added.exit_code == 0, added.output
+    assert stored in load_config(shop / "config.toml").vip.domains
+    removed = run(shop, "vip", "remove", stored)  # as `vip list` shows it
+    assert removed.exit_code == 0, removed.output
+    assert stored not in load_config(shop / "config.toml").vip.domains
+    assert "# " in (shop / "config.toml").read_text(encoding="utf-8")

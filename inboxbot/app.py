@@ -156,6 +156,8 @@ def open_store(config: Config) -> Any:
 
 
 def folders_needed(config: Config, engine: Engine) -> list[str]:
-    # Sent holds copies of our replies and the staff answers that `stats` measures.
-    folders = set(engine.rules.folders_used()) | {config.folders.quarantine, config.folders.sent}
+    # Sent holds copies of our replies and the staff answers that `stats` measures; staff
+    # move mail into the resolved folder for a check-in (the reminders round makes it too).
+    f = config.folders
+    folders = set(engine.rules.folders_used()) | {f.quarantine, f.sent, f.resolved}
     return sorted(folders)

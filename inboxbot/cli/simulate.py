@@ -28,8 +28,9 @@ def read_sources(paths: list[Path]) -> Iterator[tuple[str, bytes]]:
             for file in sorted(p for p in path.rglob("*.eml") if p.is_file()):
                 yield str(file), file.read_bytes()
         elif _is_mbox(path):
-            for index, key in enumerate(mailbox.mbox(path, create=False).keys()):
-                yield f"{path}#{index + 1}", mailbox.mbox(path, create=False).get_bytes(key)
+            box = mailbox.mbox(path, create=False)  # once: opening scans the whole file
+            for index, key in enumerate(box.keys()):
+                yield f"{path}#{index + 1}", box.get_bytes(key)
         else:
             yield str(path), path.read_bytes()
 

@@ -192,7 +192,9 @@ def replies_list(config: ConfigOption = None, json_output: JsonOption = False) -
 def replies_preview(
     name: Annotated[str, typer.Argument(help="template name, e.g. ack")],
     config: ConfigOption = None,
-    lang: Annotated[str, typer.Option("--lang", help="en, de, sv or et")] = "en",
+    lang: Annotated[
+        str, typer.Option("--lang", help="one of \\[shop].languages: en, de, sv or et")
+    ] = "en",
     at: Annotated[str | None, typer.Option("--at", help="ISO-8601 time")] = None,
     vip: Annotated[bool, typer.Option("--vip", help="as for a VIP customer")] = False,
     urgent: Annotated[bool, typer.Option("--urgent", help="as for an urgent message")] = False,
@@ -202,7 +204,14 @@ def replies_preview(
     from inboxbot.cli.simulate import parse_at
     from inboxbot.preview import sample_triage
 
-    engine = build_engine(load(config))
+    settings = load(config)
+    languages = settings.shop.languages
+    if lang not in languages:  # the template would fall back to another language unsaid
+        raise typer.BadParameter(
+            f"{lang!r}: the shop replies in {', '.join(languages)} ([shop].languages)",
+            param_hint="--lang",
+        )
+    engine = build_engine(settings)
     now = parse_at(at)
     triage = sample_triage(engine, now, language=lang, vip=vip, urgent=urgent)
     assert engine.composer is not None

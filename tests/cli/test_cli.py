@@ -502,6 +502,17 @@ def test_replies_preview(shop: Path, lang: str, words: tuple[str, ...]) -> None:
         assert word in result.output
 
 
+@pytest.mark.parametrize("lang", ["fr", "se"])
+def test_replies_preview_refuses_a_language_the_shop_does_not_reply_in(shop: Path,
+                                                                       lang: str) -> None:
+    # --lang fr (or "se", Sweden's country code) showed the English template without a word,
+    # as if that were the shop's reply in that language.
+    result = run(shop, "replies", "preview", "ack", "--lang", lang)
+    assert result.exit_code == 2, result.output
+    assert f"'{lang}'" in result.output and "en, de, sv, et" in result.output
+    assert "[shop].languages" in invoke(["replies", "preview", "--help"]).output
+
+
 # --- demo -----------------------------------------------------------------------------------
 
 def test_demo_runs_and_shows_every_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,9 +23,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from inboxbot.core.durations import parse_duration
 from inboxbot.core.hours import WEEKDAYS, BusinessCalendar, parse_day_hours
+from inboxbot.core.language import LANGUAGES
 from inboxbot.errors import ConfigError
 
-SUPPORTED_LANGUAGES = ("en", "de", "sv", "et")
+SUPPORTED_LANGUAGES = LANGUAGES
 SECURITY_MODES = ("tls", "starttls", "plain")
 _EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 _DEFAULT_PORTS = {

@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from inboxbot.core.durations import parse_duration
+from inboxbot.core.language import LANGUAGES
 from inboxbot.core.plan import Action, ActionType, Plan
 from inboxbot.core.triage import Triage
 from inboxbot.errors import RuleError
@@ -556,6 +557,12 @@ def _notifier(value: Any, ctx: CompileContext, _registry: Registry) -> Predicate
 @REGISTRY.condition("language", needs_text=True, help='"en", "de", "sv", "et" or a list')
 def _language(value: Any, ctx: CompileContext, _registry: Registry) -> Predicate:
     languages = _as_list(value, ctx, "when.language")
+    for language in languages:
+        if language not in LANGUAGES:  # detection never answers it: the rule would never hold
+            raise ctx.fail(
+                f'when.language must be "en", "de", "sv" or "et" (or a list of them), '
+                f"got {language!r}"
+            )
 
     def predicate(triage: Triage) -> tuple[bool, str]:
         return triage.language in languages, triage.language

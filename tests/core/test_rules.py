@@ -143,6 +143,11 @@ BAD_RULES = [
     ("sender kind", 'when.sender = "gold"\nthen.tag = "x"', 'when.sender must be "vip"'),
     ("channel value", 'when.channel = "email"\nthen.tag = "x"', "when.channel"),
     ("bad regex", 'when.body = "re:(unclosed"\nthen.tag = "x"', "bad regular expression"),
+    # a language detection never answers made the rule silently never match
+    ("unknown language", 'when.language = "fr"\nthen.tag = "x"',
+     "when.language must be \"en\", \"de\", \"sv\" or \"et\" (or a list of them), got 'fr'"),
+    ("country code for a language", 'when.language = ["de", "se"]\nthen.tag = "x"',
+     "got 'se'"),
     ("empty subject list", "when.subject = []\nthen.tag = \"x\"", "list of strings"),
     ("from not a string", "when.from = 5\nthen.tag = \"x\"", "address pattern"),
     ("header not a table", 'when.header = "X-Mailer"\nthen.tag = "x"', "when.header"),

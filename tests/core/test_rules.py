@@ -150,6 +150,11 @@ BAD_RULES = [
      "got 'se'"),
     ("empty subject list", "when.subject = []\nthen.tag = \"x\"", "list of strings"),
     ("from not a string", "when.from = 5\nthen.tag = \"x\"", "address pattern"),
+    # the message said "this condition" / "an address pattern", not which of the rule's
+    ("regex names its condition", 'when.subject = "x"\nwhen.body = "re:(x"\nthen.tag = "x"',
+     "when.body: bad regular expression '(x'"),
+    ("address names its condition", 'when.to = ["a@b.example", 5]\nthen.tag = "x"',
+     "when.to must be an address pattern or a list of them, got"),
     ("header not a table", 'when.header = "X-Mailer"\nthen.tag = "x"', "when.header"),
     ("header unknown key", 'when.header = { name = "X", equals = "y" }\nthen.tag = "x"',
      "'equals'"),

@@ -491,6 +491,11 @@ def _channels(section: _Section, base: Path) -> ChannelSettings:
     help_url = section.get("help_url", str, "")
     forward = section.get("forward", bool, False)
     notifiers = tuple(base / p for p in section.strings("notifiers"))
+    for path in notifiers:
+        if not path.is_file():
+            section.fail(
+                "notifiers", f"has {str(path)!r}, which does not exist; give a notifier file's path"
+            )
     return ChannelSettings(unsupported, help_url, forward, notifiers)
 
 
@@ -531,6 +536,10 @@ def _triage(section: _Section, base: Path) -> TriageSettings:
             section.fail(key, "must be 1 or more")
     lexicons = section.get("lexicons", str, None)
     values["lexicons"] = base / lexicons if lexicons else None
+    if values["lexicons"] is not None and not values["lexicons"].is_dir():
+        section.fail(
+            "lexicons", f"{str(values['lexicons'])!r} is not a folder; create it or remove the key"
+        )
     return TriageSettings(**values)
 
 

@@ -318,6 +318,10 @@ BAD = [
     ("blank folder", MINIMAL + '[folders]\nurgent = "  "\n', "[folders].urgent"),
     ("missing ca_file", _replace("[imap]\n", '[imap]\nca_file = "/nonexistent/ca.pem"\n'),
      "[imap].ca_file"),
+    # these two were found only when the engine was built, named by path alone
+    ("missing lexicons folder", MINIMAL + '[triage]\nlexicons = "words"\n', "[triage].lexicons"),
+    ("missing notifier file", MINIMAL + '[channels]\nnotifiers = ["robots.toml"]\n',
+     "[channels].notifiers"),
 ]
 
 

@@ -526,6 +526,20 @@ def test_demo_runs_and_shows_every_sample(tmp_path: Path, monkeypatch: pytest.Mo
     assert list(tmp_path.iterdir()) == []
 
 
+def test_demo_piped_is_plain_text_one_line_per_message(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The README: tables are plain aligned text when piped. The demo drew a box table, each
+    # message folded over several lines, into pipes and files.
+    monkeypatch.chdir(tmp_path)
+    result = invoke(["demo"])
+    assert result.exit_code == 0, result.output
+    assert not set("┃│┏━") & set(result.output)
+    for sample in DEMO.glob("*.eml"):
+        assert len([x for x in result.output.splitlines() if sample.name in x]) == 1
+    assert "02-en-urgent-chargeback-third-time.eml" in next(
+        x for x in result.output.splitlines() if "Urgent" in x and "$Urgent" in x)
+
+
 # --- customer text on the terminal, help texts -----------------------------------------------
 
 BRACKETS = (

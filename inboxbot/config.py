@@ -615,7 +615,8 @@ def default_config_path() -> Path:
 def load_config(path: Path | None = None) -> Config:
     path = path or default_config_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: Notepad starts UTF-8 with a byte order mark, which TOML parsers refuse
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no such file; create one with `inboxbot init` or pass --config"

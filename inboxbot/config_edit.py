@@ -19,7 +19,8 @@ from inboxbot.errors import ConfigError
 
 def edit(path: Path, change: Callable[[Any], str]) -> str:
     """Apply `change` to the parsed document; nothing is written unless the result is valid."""
-    original = path.read_text(encoding="utf-8")
+    # utf-8-sig: Notepad starts UTF-8 with a byte order mark, which TOML parsers refuse
+    original = path.read_text(encoding="utf-8-sig")
     try:
         document = tomlkit.parse(original)
     except TOMLKitError as error:

@@ -36,7 +36,8 @@ def _broken_link(path: Path) -> bool:
 def read_document(path: Path, label: str | None = None) -> RuleDocument:
     label = label or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: Notepad starts UTF-8 with a byte order mark, which TOML parsers refuse
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise RuleError(f"{label}: cannot read it: {error}") from None
     return parse_document(text, label)

@@ -399,6 +399,8 @@ def _address(section: _Section, key: str, value: str) -> str:
 
 def _shop(section: _Section) -> ShopSettings:
     name = section.get("name", str, required=True, hint=" (the name customers know you by)")
+    if not name.strip():  # every reply names the shop and is signed with it
+        section.fail("name", 'is empty; write the name customers know you by, e.g. "Blue Mug"')
     address = _address(
         section,
         "address",

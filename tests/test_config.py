@@ -235,6 +235,8 @@ BAD = [
     ("missing host", _replace('host = "imap.shop.example"\n', ""), "[imap].host"),
     ("missing username", _replace('username = "support@shop.example"\n', ""),
      "[imap].username"),
+    # replies then said "thank you for getting in touch with !" and were signed "The  team"
+    ("blank shop name", _replace('name = "Shop"', 'name = "  "'), "[shop].name"),
     ("missing shop address", _replace('address = "support@shop.example"\n', ""),
      "[shop].address"),
     ("port is a string", _replace("[imap]\n", '[imap]\nport = "993"\n'), "[imap].port"),

@@ -30,7 +30,9 @@ def build_engine(config: Config, *, with_templates: bool = True, lazy: bool = Fa
     reads_text = rules.needs_text or bool(used & (OUTGOING | {"remind"}))
     composer: Any = None
     if with_templates:
-        composer = _maybe_lazy(lambda: _composer(config, calendar), lazy and not reads_text)
+        composer = _maybe_lazy(
+            lambda: _composer(config, calendar, rules), lazy and not reads_text
+        )
     notifiers = _maybe_lazy(lambda: _notifiers(config), lazy and not reads_text)
     classifier = _maybe_lazy(
         lambda: wrap_classifier(build_classifier(config), registry), lazy and not reads_text
@@ -46,11 +48,29 @@ def build_engine(config: Config, *, with_templates: bool = True, lazy: bool = Fa
     )
 
 
-def _composer(config: Config, calendar: Any) -> Any:
+def _composer(config: Config, calendar: Any, rules: Any) -> Any:
     from inboxbot.composer import Composer
     from inboxbot.templates import load_templates
 
-    return Composer(config, calendar, load_templates(config.paths.replies))
+    templates = load_templates(config.paths.replies)
+    _check_rule_templates(rules, templates.names(), config)
+    return Composer(config, calendar, templates)
+
+
+def _check_rule_templates(rules: Any, names: Sequence[str], config: Config) -> None:
+    """A rule that answers with a template the replies folder lacks is refused here, before
+    any connection: otherwise `check` passes and every mail the rule matches is left
+    unanswered and flagged "reply not possible"."""
+    from inboxbot.errors import TemplateError
+
+    for rule in rules.enabled:
+        for kind, args in rule.actions:
+            name = args.get("template") if kind in ("reply", "redirect") else None
+            if name is not None and name not in names:
+                raise TemplateError(
+                    f"{rule.where}: rule {rule.name!r}: {kind} template {name!r} is not in "
+                    f"{config.paths.replies}; templates there: {', '.join(names) or 'none'}"
+                )
 
 
 def _notifiers(config: Config) -> Any:
@@ -136,6 +156,8 @@ def open_store(config: Config) -> Any:
 
 
 def folders_needed(config: Config, engine: Engine) -> list[str]:
-    # Sent holds copies of our replies and the staff answers that `stats` measures.
-    folders = set(engine.rules.folders_used()) | {config.folders.quarantine, config.folders.sent}
+    # Sent holds copies of our replies and the staff answers that `stats` measures; staff
+    # move mail into the resolved folder for a check-in (the reminders round makes it too).
+    f = config.folders
+    folders = set(engine.rules.folders_used()) | {f.quarantine, f.sent, f.resolved}
     return sorted(folders)

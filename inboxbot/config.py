@@ -23,9 +23,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from inboxbot.core.durations import parse_duration
 from inboxbot.core.hours import WEEKDAYS, BusinessCalendar, parse_day_hours
+from inboxbot.core.language import LANGUAGES
 from inboxbot.errors import ConfigError
 
-SUPPORTED_LANGUAGES = ("en", "de", "sv", "et")
+SUPPORTED_LANGUAGES = LANGUAGES
 SECURITY_MODES = ("tls", "starttls", "plain")
 _EMAIL_RE = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 _DEFAULT_PORTS = {
@@ -234,10 +235,7 @@ class _Section:
         self.used.add(key)
         if key not in self.data:
             if required:
-                near = difflib.get_close_matches(key, [k for k in self.data if k != key], 1, 0.8)
-                if near:
-                    self.fail(near[0], f"is not a known key; did you mean {key}?")
-                self.fail(key, f"is missing; add it{hint}")
+                self.missing(key, f"is missing; add it{hint}")
             return default
         value = self.data[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
@@ -245,6 +243,17 @@ class _Section:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             self.fail(key, f"must be {_kind_name(kind)}, got {value!r}{hint}")
         return value
+
+    def missing(self, key: str, problem: str, *alternatives: str) -> None:
+        """A required key is absent: name the user's misspelling of it when there is one, since
+        the key they did write is the one they will look for."""
+        wanted = (key, *alternatives)
+        others = [k for k in self.data if k not in wanted]
+        for name in wanted:
+            near = difflib.get_close_matches(name, others, 1, 0.8)
+            if near:
+                self.fail(near[0], f"is not a known key; did you mean {name}?")
+        self.fail(key, problem)
 
     def strings(self, key: str) -> tuple[str, ...]:
         values = self.get(key, list, [])
@@ -303,9 +312,11 @@ def _secret(section: _Section, required: bool) -> Secret | None:
         section.fail(sources[1], f"conflicts with {sources[0]}; keep only one password source")
     if not sources:
         if required:
-            section.fail(
+            section.missing(
                 "password_env",
                 "is missing; set password_env (recommended), password_command or password",
+                "password",
+                "password_command",
             )
         return None
     key = sources[0]
@@ -360,6 +371,8 @@ def _server(section: _Section, kind: str) -> dict[str, Any]:
     if ca_file is not None and not Path(ca_file).is_file():
         section.fail("ca_file", f"{ca_file!r} does not exist; give the path of a PEM CA file")
     timeout = section.get("timeout", float, 30.0)
+    if timeout <= 0:  # the socket would refuse it at connect time with a misleading error
+        section.fail("timeout", f"must be a number of seconds above 0, got {timeout:g}")
     values: dict[str, Any] = {}
     if kind == "smtp":
         values["retries"] = section.get("retries", int, 5)
@@ -386,6 +399,8 @@ def _address(section: _Section, key: str, value: str) -> str:
 
 def _shop(section: _Section) -> ShopSettings:
     name = section.get("name", str, required=True, hint=" (the name customers know you by)")
+    if not name.strip():  # every reply names the shop and is signed with it
+        section.fail("name", 'is empty; write the name customers know you by, e.g. "Blue Mug"')
     address = _address(
         section,
         "address",
@@ -478,12 +493,23 @@ def _channels(section: _Section, base: Path) -> ChannelSettings:
     help_url = section.get("help_url", str, "")
     forward = section.get("forward", bool, False)
     notifiers = tuple(base / p for p in section.strings("notifiers"))
+    for path in notifiers:
+        if not path.is_file():
+            section.fail(
+                "notifiers", f"has {str(path)!r}, which does not exist; give a notifier file's path"
+            )
     return ChannelSettings(unsupported, help_url, forward, notifiers)
+
+
+def vip_domain(text: str) -> str:
+    """A [vip].domains entry as it is matched: "@x.example" and "*.x.example" mean x.example
+    (a domain includes its subdomains anyway)."""
+    return text.strip().lower().lstrip("@").lstrip("*.")
 
 
 def _vip(section: _Section) -> VipSettings:
     addresses = tuple(_address(section, "addresses", a) for a in section.strings("addresses"))
-    domains = tuple(d.lower().lstrip("@").lstrip("*.") for d in section.strings("domains"))
+    domains = tuple(vip_domain(d) for d in section.strings("domains"))
     return VipSettings(addresses, domains)
 
 
@@ -512,6 +538,10 @@ def _triage(section: _Section, base: Path) -> TriageSettings:
             section.fail(key, "must be 1 or more")
     lexicons = section.get("lexicons", str, None)
     values["lexicons"] = base / lexicons if lexicons else None
+    if values["lexicons"] is not None and not values["lexicons"].is_dir():
+        section.fail(
+            "lexicons", f"{str(values['lexicons'])!r} is not a folder; create it or remove the key"
+        )
     return TriageSettings(**values)
 
 
@@ -587,7 +617,8 @@ def default_config_path() -> Path:
 def load_config(path: Path | None = None) -> Config:
     path = path or default_config_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: Notepad starts UTF-8 with a byte order mark, which TOML parsers refuse
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no such file; create one with `inboxbot init` or pass --config"

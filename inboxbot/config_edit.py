@@ -19,7 +19,8 @@ from inboxbot.errors import ConfigError
 
 def edit(path: Path, change: Callable[[Any], str]) -> str:
     """Apply `change` to the parsed document; nothing is written unless the result is valid."""
-    original = path.read_text(encoding="utf-8")
+    # utf-8-sig: Notepad starts UTF-8 with a byte order mark, which TOML parsers refuse
+    original = path.read_text(encoding="utf-8-sig")
     try:
         document = tomlkit.parse(original)
     except TOMLKitError as error:
@@ -56,15 +57,26 @@ def _table(document: Any, section: str) -> Any:
     return document[section]
 
 
-def edit_list(path: Path, section: str, key: str, value: str, *, add: bool) -> str:
+def edit_list(
+    path: Path,
+    section: str,
+    key: str,
+    value: str,
+    *,
+    add: bool,
+    same: Callable[[str], str] = str.lower,
+) -> str:
+    """Add `value` to (or remove it from) a list; `same` maps an entry to what it means, so an
+    entry written another way ("*.x.example" for "x.example") is found."""
+
     def change(document: Any) -> str:
         table = _table(document, section)
         values = table.get(key)
         if values is None:
             values = tomlkit.array()
             table[key] = values
-        existing = [str(v).lower() for v in values]
-        present = value.lower() in existing
+        existing = [same(str(v)) for v in values]
+        present = same(value) in existing
         if add and present:
             return f"{value} is already in [{section}].{key}"
         if not add and not present:
@@ -72,7 +84,7 @@ def edit_list(path: Path, section: str, key: str, value: str, *, add: bool) -> s
         if add:
             values.append(value)
         else:
-            del values[existing.index(value.lower())]
+            del values[existing.index(same(value))]
         return (
             f"{'added' if add else 'removed'} {value} {'to' if add else 'from'} [{section}].{key}"
         )

@@ -23,13 +23,21 @@ def rule_files(directory: Path) -> list[Path]:
         raise RuleError(
             f"{directory}: rules folder not found; run `inboxbot init` or set [paths].rules"
         )
-    return sorted(p for p in directory.glob("*.toml") if p.is_file())
+    return sorted(p for p in directory.glob("*.toml") if p.is_file() or _broken_link(p))
+
+
+def _broken_link(path: Path) -> bool:
+    """A link whose target is gone is a rules file that cannot be read: read_document says so
+    rather than its rules silently stopping to apply. Hidden ones are editors' lock links
+    (Emacs writes ".#NAME" pointing nowhere)."""
+    return path.is_symlink() and not path.name.startswith(".")
 
 
 def read_document(path: Path, label: str | None = None) -> RuleDocument:
     label = label or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: Notepad starts UTF-8 with a byte order mark, which TOML parsers refuse
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise RuleError(f"{label}: cannot read it: {error}") from None
     return parse_document(text, label)

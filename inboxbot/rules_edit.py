@@ -147,7 +147,8 @@ def split_rules(path: Path, label: str) -> RuleFile:
     """Read a rules file into its preamble and rule blocks; refuse a file that is not valid TOML
     (the edit would otherwise build on a file the service cannot read)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # utf-8-sig: Notepad starts UTF-8 with a byte order mark, which TOML parsers refuse
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise RuleError(f"{label}: cannot read it: {error}; nothing changed") from None
     try:

@@ -34,8 +34,9 @@ def read_sources(directory: Path) -> dict[str, str]:
 
 def _read(path: Path) -> str:
     try:
-        # Editors on Windows leave CRLF; templates are compared and rendered with "\n".
-        return path.read_text(encoding="utf-8").replace("\r\n", "\n")
+        # Editors on Windows leave CRLF (and Notepad a byte order mark, hence utf-8-sig);
+        # templates are compared and rendered with "\n".
+        return path.read_text(encoding="utf-8-sig").replace("\r\n", "\n")
     except UnicodeDecodeError as error:
         raise TemplateError(f"{path}: not UTF-8 ({error.reason} at byte {error.start})") from error
     except OSError as error:

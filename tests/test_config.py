@@ -4,6 +4,7 @@ naming the file and the [section].key (DESIGN.md section 3)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import date, time, timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from inboxbot.config import (
     load_config,
     parse_config,
 )
+from inboxbot.core.hours import WEEKDAYS
 from inboxbot.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,6 +75,44 @@ def test_example_config_documents_every_section() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     for section in SECTIONS:
         assert f"[{section}]" in text, section
+
+
+def _example_keys() -> list[tuple[str, str]]:
+    """(section, key) of every key config.example.toml shows, set or commented out."""
+    keys, section = [], ""
+    for line in EXAMPLE.read_text(encoding="utf-8").splitlines():
+        header = re.match(r"\[(\w+)\]", line)
+        if header:
+            section = header[1]
+        found = re.match(r"(?:# )?([a-z_]+) = ", line)
+        if found and section:
+            keys.append((section, found[1]))
+    return keys
+
+
+def test_readme_configuration_reference_names_every_example_key() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    rows = {m[1]: m[2] for m in re.finditer(r"^\| `\[(\w+)\]` \|(.*)$", readme, re.M)}
+    missing = []
+    for section, key in _example_keys():
+        row = rows.get(section, "")
+        # [smtp] says "password as above" for the [imap] row's three password keys
+        documented = (
+            f"`{key}`" in row
+            or (key.startswith("password") and "password as" in row)
+            or (key in WEEKDAYS and "`mon`..`sun`" in row)
+        )
+        if not documented:
+            missing.append(f"[{section}].{key}")
+    assert missing == []
+
+
+def test_every_example_key_is_parsed() -> None:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    for _section, key in _example_keys():  # uncomment each key: none is unknown
+        text = re.sub(rf"^# ({key} = )", r"\1", text, flags=re.M)
+    text = re.sub(r'^(ca_file|lexicons|notifiers) = .*$', "", text, flags=re.M)  # files
+    assert parse(text).smtp is not None
 
 
 def test_config_is_frozen() -> None:
@@ -195,12 +235,18 @@ BAD = [
     ("missing host", _replace('host = "imap.shop.example"\n', ""), "[imap].host"),
     ("missing username", _replace('username = "support@shop.example"\n', ""),
      "[imap].username"),
+    # replies then said "thank you for getting in touch with !" and were signed "The  team"
+    ("blank shop name", _replace('name = "Shop"', 'name = "  "'), "[shop].name"),
     ("missing shop address", _replace('address = "support@shop.example"\n', ""),
      "[shop].address"),
     ("port is a string", _replace("[imap]\n", '[imap]\nport = "993"\n'), "[imap].port"),
     ("port is a bool", _replace("[imap]\n", "[imap]\nport = true\n"), "[imap].port"),
     ("timeout is a string", _replace("[imap]\n", '[imap]\ntimeout = "30s"\n'),
      "[imap].timeout"),
+    ("timeout zero", _replace("[imap]\n", "[imap]\ntimeout = 0\n"), "[imap].timeout"),
+    ("timeout negative", _replace("[imap]\n", "[imap]\ntimeout = -1\n"), "[imap].timeout"),
+    ("smtp timeout negative", MINIMAL + '[smtp]\nhost = "smtp.shop.example"\ntimeout = -5\n',
+     "[smtp].timeout"),
     ("languages is a string", _replace('[shop]\n', '[shop]\nlanguages = "en"\n'),
      "[shop].languages"),
     ("list with a number", MINIMAL + '[vip]\naddresses = ["a@b.example", 5]\n',
@@ -274,6 +320,10 @@ BAD = [
     ("blank folder", MINIMAL + '[folders]\nurgent = "  "\n', "[folders].urgent"),
     ("missing ca_file", _replace("[imap]\n", '[imap]\nca_file = "/nonexistent/ca.pem"\n'),
      "[imap].ca_file"),
+    # these two were found only when the engine was built, named by path alone
+    ("missing lexicons folder", MINIMAL + '[triage]\nlexicons = "words"\n', "[triage].lexicons"),
+    ("missing notifier file", MINIMAL + '[channels]\nnotifiers = ["robots.toml"]\n',
+     "[channels].notifiers"),
 ]
 
 
@@ -306,6 +356,15 @@ def test_typo_of_a_required_key_names_the_typo() -> None:
     message = error_of(_replace('address = "support@shop.example"',
                                 'adress = "support@shop.example"'))
     assert "[shop].adress" in message
+
+
+@pytest.mark.parametrize("typo", ["pasword", "passwrd_env", "password_comand"])
+def test_typo_of_the_password_key_names_the_typo(typo: str) -> None:
+    # The password source is required, so a misspelt one used to be reported as
+    # "[imap].password_env is missing", naming a key the user never wrote.
+    key = {"pasword": "password", "passwrd_env": "password_env"}.get(typo, "password_command")
+    message = error_of(_replace(f'password = "{PASSWORD}"', f'{typo} = "x"'))
+    assert f"[imap].{typo} is not a known key; did you mean {key}?" in message
 
 
 def test_relative_ca_file_is_relative_to_the_config(tmp_path: Path,

@@ -200,3 +200,13 @@ def test_symlinked_config_stays_a_symlink(config: Path, tmp_path: Path) -> None:
     edit_list(link, "vip", "domains", "newco.example", add=True)
     assert link.is_symlink()
     assert load_config(config).vip.domains == ("bigcustomer.example", "newco.example")
+
+
+def test_a_file_saved_with_a_byte_order_mark_is_read_and_edited(config: Path) -> None:
+    # Notepad saves UTF-8 with a BOM; it made config.toml "not valid TOML: Invalid statement
+    # (at line 1, column 1)", with nothing to say what to fix.
+    config.write_bytes(b"\xef\xbb\xbf" + config.read_bytes())
+    assert load_config(config).shop.name == "Shop"
+    edit_list(config, "vip", "domains", "newco.example", add=True)
+    assert "newco.example" in load_config(config).vip.domains
+    assert "(c14)" in config.read_text(encoding="utf-8")

@@ -269,3 +269,12 @@ def test_concurrent_edits_each_see_the_one_before(rules_dir: Path) -> None:
     assert sorted(comments((rules_dir / "10-default.toml").read_text("utf-8"))) == sorted(
         comments(COMMENTED)
     )
+
+
+def test_a_rules_file_saved_with_a_byte_order_mark_is_read_and_edited(rules_dir: Path) -> None:
+    # Notepad saves UTF-8 with a BOM: "not valid TOML ... (at line 1, column 1)" before.
+    path = rules_dir / "10-default.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert names(rules_dir) == ["a", "b", "c"]
+    editor(rules_dir).set_enabled("b", False)
+    assert [r.enabled for r in load_rules(rules_dir, ROLES).rules] == [True, False, True]

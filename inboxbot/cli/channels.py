@@ -12,7 +12,8 @@ from inboxbot.cli.output import print_table, success
 from inboxbot.errors import ConfigError
 
 channels_app = typer.Typer(
-    help="Addresses customers should not use ([channels] in config.toml) and the help URL.",
+    # "\\[": Typer renders help as rich markup, where a bare "[channels]" would vanish
+    help="Addresses customers should not use (\\[channels] in config.toml) and the help URL.",
     no_args_is_help=True,
 )
 

@@ -55,10 +55,10 @@ def load(config_path: Path | None) -> Any:
     return load_config(config_path)
 
 
-def console() -> Any:
+def console(*, soft_wrap: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=soft_wrap)
 
 
 def print_json(data: Any) -> None:

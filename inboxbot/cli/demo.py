@@ -102,24 +102,26 @@ def detected(outcome: Outcome) -> str:
 
 
 def print_table(outcomes: list[Outcome], names: list[str]) -> None:
-    from rich.table import Table
+    from inboxbot.cli import output
 
-    from inboxbot.cli.common import console
-
-    table = Table(title="inboxbot demo: what happened to each message", show_lines=False)
-    for column in ("#", "message", "detected", "rules", "went to", "tags", "sent"):
-        table.add_column(column, overflow="fold")
+    # On a terminal rich stacks a cell's parts; piped, each message is one aligned line.
+    stacked = output.fancy()
+    sep, rules_sep = ("\n", "\n") if stacked else ("  ", ", ")
+    rows = []
     for index, outcome in enumerate(outcomes):
         message = outcome.message
         label = names[index] if index < len(names) else str(outcome.uid)
         subject = message.subject if message else ""
-        table.add_row(
-            str(index + 1),
-            f"{label}\n{subject[:48]}",
-            detected(outcome),
-            "\n".join(outcome.plan.matched) or "-",
-            outcome.folder,
-            " ".join(k for k in outcome.keywords) or "-",
-            ", ".join(outcome.sent) or "-",
+        rows.append(
+            [
+                str(index + 1),
+                f"{label}{sep}{subject[:48]}",
+                detected(outcome),
+                rules_sep.join(outcome.plan.matched) or "-",
+                outcome.folder,
+                " ".join(k for k in outcome.keywords) or "-",
+                ", ".join(outcome.sent) or "-",
+            ]
         )
-    console().print(table)
+    columns = ("#", "message", "detected", "rules", "went to", "tags", "sent")
+    output.print_table(columns, rows, title="inboxbot demo: what happened to each message")

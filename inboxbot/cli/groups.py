@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -9,7 +10,8 @@ import typer
 from inboxbot.cli.common import ConfigOption, JsonOption, errors_to_exit, load, print_json
 from inboxbot.errors import InboxbotError
 
-vip_app = typer.Typer(help="Manage VIP customers ([vip] in config.toml).", no_args_is_help=True)
+# "\\[": Typer renders help as rich markup, where a bare "[vip]" is a style tag and vanishes
+vip_app = typer.Typer(help="Manage VIP customers (\\[vip] in config.toml).", no_args_is_help=True)
 hours_app = typer.Typer(
     help="Support hours, holidays and promised answer times.", no_args_is_help=True
 )
@@ -50,24 +52,41 @@ def vip_list(config: ConfigOption = None, json_output: JsonOption = False) -> No
 @vip_app.command("add")
 @errors_to_exit
 def vip_add(
-    entry: Annotated[str, typer.Argument(help="an address or a domain")],
+    entry: Annotated[
+        str, typer.Argument(help="an address, or a domain (its subdomains too), e.g. x.example")
+    ],
     config: ConfigOption = None,
 ) -> None:
     """Add a VIP address or domain.  Example: inboxbot vip add bigcustomer.example"""
     from inboxbot.config_edit import edit_list
 
-    key = "addresses" if "@" in entry else "domains"
-    typer.echo(edit_list(load(config).path, "vip", key, entry.lower(), add=True))
+    key, value, same = _vip_entry(entry)
+    typer.echo(edit_list(load(config).path, "vip", key, value, add=True, same=same))
 
 
 @vip_app.command("remove")
 @errors_to_exit
-def vip_remove(entry: str, config: ConfigOption = None) -> None:
+def vip_remove(
+    entry: Annotated[str, typer.Argument(help="an address or a domain, as `vip list` shows it")],
+    config: ConfigOption = None,
+) -> None:
     """Remove a VIP address or domain.  Example: inboxbot vip remove anna@x.example"""
     from inboxbot.config_edit import edit_list
 
-    key = "addresses" if "@" in entry else "domains"
-    typer.echo(edit_list(load(config).path, "vip", key, entry.lower(), add=False))
+    key, value, same = _vip_entry(entry)
+    typer.echo(edit_list(load(config).path, "vip", key, value, add=False, same=same))
+
+
+def _vip_entry(entry: str) -> tuple[str, str, Callable[[str], str]]:
+    """The [vip] list an entry belongs to, the entry as written there, and what makes two
+    entries the same: "@x.example" and "*.x.example" are the domain x.example, as config.py
+    reads [vip].domains."""
+    from inboxbot.config import vip_domain
+
+    value = entry.strip().lower()
+    if "@" in value.lstrip("@"):
+        return "addresses", value, str.lower
+    return "domains", vip_domain(value), vip_domain
 
 
 # --- hours ----------------------------------------------------------------------------------
@@ -173,7 +192,9 @@ def replies_list(config: ConfigOption = None, json_output: JsonOption = False) -
 def replies_preview(
     name: Annotated[str, typer.Argument(help="template name, e.g. ack")],
     config: ConfigOption = None,
-    lang: Annotated[str, typer.Option("--lang", help="en, de, sv or et")] = "en",
+    lang: Annotated[
+        str, typer.Option("--lang", help="one of \\[shop].languages: en, de, sv or et")
+    ] = "en",
     at: Annotated[str | None, typer.Option("--at", help="ISO-8601 time")] = None,
     vip: Annotated[bool, typer.Option("--vip", help="as for a VIP customer")] = False,
     urgent: Annotated[bool, typer.Option("--urgent", help="as for an urgent message")] = False,
@@ -183,7 +204,14 @@ def replies_preview(
     from inboxbot.cli.simulate import parse_at
     from inboxbot.preview import sample_triage
 
-    engine = build_engine(load(config))
+    settings = load(config)
+    languages = settings.shop.languages
+    if lang not in languages:  # the template would fall back to another language unsaid
+        raise typer.BadParameter(
+            f"{lang!r}: the shop replies in {', '.join(languages)} ([shop].languages)",
+            param_hint="--lang",
+        )
+    engine = build_engine(settings)
     now = parse_at(at)
     triage = sample_triage(engine, now, language=lang, vip=vip, urgent=urgent)
     assert engine.composer is not None

@@ -67,25 +67,16 @@ def reminders_list(
     if not rows:
         typer.echo("no reminders" if show_all else "no open reminders (--all shows the others)")
         return
-    from rich.table import Table
+    from inboxbot.cli.output import print_table
 
-    from inboxbot.cli.common import console
-
-    table = Table()
-    for column in ("id", "due", "kind", "to", "customer", "subject", "state"):
-        table.add_column(column, overflow="fold")
+    # print_table: the subject is the customer's text, never markup; plain text when piped
+    table = []
     for row in rows:
         state = row["state"] + (f" ({row['cancel_reason']})" if row["cancel_reason"] else "")
-        table.add_row(
-            str(row["id"]),
-            str(row["due"]).replace("T", " "),
-            row["kind"],
-            row["to"],
-            row["customer"],
-            row["subject"],
-            state,
-        )
-    console().print(table)
+        due = str(row["due"]).replace("T", " ")
+        cells = (row["id"], due, row["kind"], row["to"], row["customer"], row["subject"], state)
+        table.append([str(cell) for cell in cells])
+    print_table(("id", "due", "kind", "to", "customer", "subject", "state"), table)
 
 
 @reminders_app.command("add")

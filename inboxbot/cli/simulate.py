@@ -28,8 +28,9 @@ def read_sources(paths: list[Path]) -> Iterator[tuple[str, bytes]]:
             for file in sorted(p for p in path.rglob("*.eml") if p.is_file()):
                 yield str(file), file.read_bytes()
         elif _is_mbox(path):
-            for index, key in enumerate(mailbox.mbox(path, create=False).keys()):
-                yield f"{path}#{index + 1}", mailbox.mbox(path, create=False).get_bytes(key)
+            box = mailbox.mbox(path, create=False)  # once: opening scans the whole file
+            for index, key in enumerate(box.keys()):
+                yield f"{path}#{index + 1}", box.get_bytes(key)
         else:
             yield str(path), path.read_bytes()
 
@@ -136,25 +137,35 @@ def run_simulate(config: Config, paths: list[Path], *, at: str | None, as_json: 
     if as_json:
         print_json(results)
         return
-    out = console()
+    # soft_wrap: the rendered reply keeps its own line breaks instead of rich's at 80 columns
+    print_results(console(soft_wrap=True), results)
+
+
+def print_results(out: Any, results: list[dict[str, Any]]) -> None:
+    """The text report. Subjects, addresses and bodies are the customer's: they go out as
+    Text, never as rich markup, so "[/x]" cannot raise and "[urgent]" is not swallowed."""
+    from rich.text import Text
+
     for item in results:
-        out.print(f"[bold]{item['source']}[/bold]  {item['from']}  {item['subject']!r}")
+        out.print(Text.assemble((item["source"], "bold"), f"  {item['from']}  {item['subject']!r}"))
         out.print(
-            f"  automated: {item['automated'] or 'no'}   language: {item['language']}   "
-            f"complaint: {item['complaint']}   urgent: {item['urgent']}   "
-            f"vip: {item['vip']}   channel: {item['channel']}"
+            Text(
+                f"  automated: {item['automated'] or 'no'}   language: {item['language']}   "
+                f"complaint: {item['complaint']}   urgent: {item['urgent']}   "
+                f"vip: {item['vip']}   channel: {item['channel']}"
+            )
         )
-        out.print(f"  rules: {', '.join(item['rules']) or '(none)'}")
+        out.print(Text(f"  rules: {', '.join(item['rules']) or '(none)'}"))
         for action in item["actions"]:
             args = {
                 k: v
                 for k, v in action.items()
                 if k not in ("type", "reason", "skipped", "body", "language")
             }
-            state = (
-                f"  [yellow]skipped: {action['skipped']}[/yellow]" if "skipped" in action else ""
-            )
-            out.print(f"  - {action['type']} {args}  ({action['reason']}){state}")
+            line = Text(f"  - {action['type']} {args}  ({action['reason']})")
+            if "skipped" in action:
+                line.append(f"  skipped: {action['skipped']}", style="yellow")
+            out.print(line)
             if "body" in action and "skipped" not in action:
-                out.print("    " + action["body"].replace("\n", "\n    "))
+                out.print(Text("    " + action["body"].replace("\n", "\n    ")))
         out.print()

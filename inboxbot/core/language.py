@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from babel import Locale
     from lingua import Language, LanguageDetector
 
+# The languages inboxbot detects and answers in; a shop picks among them ([shop].languages).
+LANGUAGES = ("en", "de", "sv", "et")
+
 # Below this many letters a guess is a coin toss ("Ok", "Tack!", "Danke"); the default is the
 # honest answer there.
 MIN_LETTERS = 8

@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from inboxbot.core.durations import parse_duration
+from inboxbot.core.language import LANGUAGES
 from inboxbot.core.plan import Action, ActionType, Plan
 from inboxbot.core.triage import Triage
 from inboxbot.errors import RuleError
@@ -367,10 +368,12 @@ def _action_type(kind: str) -> ActionType:
 REGISTRY = Registry()
 
 
-def _as_list(value: Any, ctx: CompileContext, what: str) -> list[str]:
+def _as_list(
+    value: Any, ctx: CompileContext, what: str, kind: str = "a string or a list of strings"
+) -> list[str]:
     values = value if isinstance(value, list) else [value]
     if not values or not all(isinstance(v, str) and v for v in values):
-        raise ctx.fail(f"{what} must be a string or a list of strings, got {value!r}")
+        raise ctx.fail(f"{what} must be {kind}, got {value!r}")
     return [v.lower() for v in values]
 
 
@@ -388,9 +391,11 @@ def address_matches(pattern: str, address: str) -> bool:
     return fnmatch.fnmatchcase(domain, pattern) or domain.endswith("." + pattern)
 
 
-def _address_condition(pick: Callable[[Triage], list[str]]) -> Callable[..., Predicate]:
+def _address_condition(
+    key: str, pick: Callable[[Triage], list[str]]
+) -> Callable[..., Predicate]:
     def compile(value: Any, ctx: CompileContext, _registry: Registry) -> Predicate:
-        patterns = _as_list(value, ctx, "an address pattern")
+        patterns = _as_list(value, ctx, f"when.{key}", "an address pattern or a list of them")
 
         def predicate(triage: Triage) -> tuple[bool, str]:
             addresses = pick(triage)
@@ -403,10 +408,10 @@ def _address_condition(pick: Callable[[Triage], list[str]]) -> Callable[..., Pre
 
 
 REGISTRY.condition("from", help='sender address glob: "*@bigco.example" or "bigco.example"')(
-    _address_condition(lambda t: [a.addr for a in t.message.from_ if a.addr])
+    _address_condition("from", lambda t: [a.addr for a in t.message.from_ if a.addr])
 )
 REGISTRY.condition("to", help="recipient glob over To, Cc, Delivered-To, X-Original-To")(
-    _address_condition(lambda t: [a.addr for a in t.message.recipients if a.addr])
+    _address_condition("to", lambda t: [a.addr for a in t.message.recipients if a.addr])
 )
 
 
@@ -433,9 +438,9 @@ def text_matcher(value: Any, ctx: CompileContext, what: str) -> Callable[[str], 
     return matches
 
 
-def _text_condition(pick: Callable[[Triage], str]) -> Callable[..., Predicate]:
+def _text_condition(key: str, pick: Callable[[Triage], str]) -> Callable[..., Predicate]:
     def compile(value: Any, ctx: CompileContext, _registry: Registry) -> Predicate:
-        matches = text_matcher(value, ctx, "this condition")
+        matches = text_matcher(value, ctx, f"when.{key}")
 
         def predicate(triage: Triage) -> tuple[bool, str]:
             text = pick(triage)
@@ -452,10 +457,10 @@ def _preview(text: str, limit: int = 60) -> str:
 
 
 REGISTRY.condition("subject", help="substring of the subject, or re:REGEX")(
-    _text_condition(lambda t: t.message.subject)
+    _text_condition("subject", lambda t: t.message.subject)
 )
 REGISTRY.condition("body", needs_text=True, help="substring of the text, or re:REGEX")(
-    _text_condition(lambda t: t.message.text)
+    _text_condition("body", lambda t: t.message.text)
 )
 
 
@@ -556,6 +561,12 @@ def _notifier(value: Any, ctx: CompileContext, _registry: Registry) -> Predicate
 @REGISTRY.condition("language", needs_text=True, help='"en", "de", "sv", "et" or a list')
 def _language(value: Any, ctx: CompileContext, _registry: Registry) -> Predicate:
     languages = _as_list(value, ctx, "when.language")
+    for language in languages:
+        if language not in LANGUAGES:  # detection never answers it: the rule would never hold
+            raise ctx.fail(
+                f'when.language must be "en", "de", "sv" or "et" (or a list of them), '
+                f"got {language!r}"
+            )
 
     def predicate(triage: Triage) -> tuple[bool, str]:
         return triage.language in languages, triage.language

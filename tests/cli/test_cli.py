@@ -502,6 +502,17 @@ def test_replies_preview(shop: Path, lang: str, words: tuple[str, ...]) -> None:
         assert word in result.output
 
 
+@pytest.mark.parametrize("lang", ["fr", "se"])
+def test_replies_preview_refuses_a_language_the_shop_does_not_reply_in(shop: Path,
+                                                                       lang: str) -> None:
+    # --lang fr (or "se", Sweden's country code) showed the English template without a word,
+    # as if that were the shop's reply in that language.
+    result = run(shop, "replies", "preview", "ack", "--lang", lang)
+    assert result.exit_code == 2, result.output
+    assert f"'{lang}'" in result.output and "en, de, sv, et" in result.output
+    assert "[shop].languages" in invoke(["replies", "preview", "--help"]).output
+
+
 # --- demo -----------------------------------------------------------------------------------
 
 def test_demo_runs_and_shows_every_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -513,3 +524,96 @@ def test_demo_runs_and_shows_every_sample(tmp_path: Path, monkeypatch: pytest.Mo
     assert "$VIP" in result.output
     assert "automated" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_piped_is_plain_text_one_line_per_message(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The README: tables are plain aligned text when piped. The demo drew a box table, each
+    # message folded over several lines, into pipes and files.
+    monkeypatch.chdir(tmp_path)
+    result = invoke(["demo"])
+    assert result.exit_code == 0, result.output
+    assert not set("┃│┏━") & set(result.output)
+    for sample in DEMO.glob("*.eml"):
+        assert len([x for x in result.output.splitlines() if sample.name in x]) == 1
+    assert "02-en-urgent-chargeback-third-time.eml" in next(
+        x for x in result.output.splitlines() if "Urgent" in x and "$Urgent" in x)
+
+
+# --- customer text on the terminal, help texts -----------------------------------------------
+
+BRACKETS = (
+    "From: Jo Doe <jo@example.com>\nTo: support@shop.example\n"
+    "Subject: [/x] order [urgent] broken\nMessage-ID: <brackets@example.com>\n"
+    "Date: Tue, 24 Nov 2026 10:00:00 +0000\n\nHello, my mug [red]arrived broken[/red].\n"
+)
+
+
+def test_simulate_text_shows_customer_brackets_as_written(shop: Path, tmp_path: Path) -> None:
+    # Subjects and bodies went to rich as markup: "[/x]" raised MarkupError (a traceback,
+    # exit 1) and "[urgent]" or "[red]" vanished from what the owner read.
+    mail = tmp_path / "brackets.eml"
+    mail.write_text(BRACKETS, encoding="utf-8")
+    result = run(shop, "simulate", str(mail), "--at", MONDAY)
+    assert result.exit_code == 0, result.output
+    assert "'[/x] order [urgent] broken'" in result.output
+    assert "Re: [/x] order [urgent] broken" in result.output  # the reply's subject
+
+
+def test_reminders_list_shows_subjects_as_written(shop: Path) -> None:
+    from datetime import UTC, datetime
+
+    from inboxbot.adapters.store import StateStore
+    from inboxbot.core.reminders import Reminder
+
+    now = datetime(2026, 11, 24, 10, tzinfo=UTC)
+    reminder = Reminder(kind="sla", to="staff", due=now, created=now,
+                        message_id="<brackets@example.com>", customer="jo@example.com",
+                        subject="[/x] order [urgent] broken")
+    with StateStore(load_config(shop / "config.toml").paths.state) as store:
+        store.add_reminder(reminder.to_record())
+        store.flush()
+    result = run(shop, "reminders", "list")
+    assert result.exit_code == 0, result.output
+    assert "[/x] order [urgent] broken" in result.output
+    assert "┃" not in result.output  # piped: plain aligned text, as the README says
+
+
+def test_check_refuses_a_rule_replying_with_a_template_that_does_not_exist(shop: Path) -> None:
+    # check said "ok" and the run then flagged every matching mail "reply not possible".
+    (shop / "rules" / "20-mine.toml").write_text(
+        '# mine\n[[rule]]\nname = "mine"\nwhen.from = "*@example.com"\nthen.reply = "ackk"\n',
+        encoding="utf-8")
+    result = run(shop, "check", "--offline")
+    assert result.exit_code == 1, result.output
+    fails = [line for line in result.output.splitlines() if line.startswith("FAIL")]
+    assert len(fails) == 1, result.output
+    assert "rules/20-mine.toml:2: rule 'mine'" in fails[0]
+    assert "'ackk'" in fails[0] and "ack, checkin, redirect, reminder" in fails[0]
+    simulated = run(shop, "simulate", str(DEMO / "06-en-praise.eml"))
+    assert simulated.exit_code == 1 and "'ackk'" in error_lines(simulated)[0]
+
+
+def test_group_help_names_the_config_section() -> None:
+    # "[vip]" was read as rich markup: the help said "Manage VIP customers ( in config.toml)."
+    result = invoke(["--help"])
+    assert result.exit_code == 0
+    assert "([vip] in config.toml)" in result.output
+    assert "([channels] in config.toml)" in result.output
+
+
+@pytest.mark.parametrize(("entry", "stored"), [
+    ("@other.example", "other.example"), ("*.other.example", "other.example"),
+    ("Other.Example", "other.example"),
+])
+def test_vip_domain_forms_the_config_accepts(shop: Path, entry: str, stored: str) -> None:
+    # [vip].domains reads "@other.example" and "*.other.example" as other.example; `vip add`
+    # put the first into addresses (refused: not an address) and stored the second as written,
+    # which `vip remove other.example` then could not find.
+    added = run(shop, "vip", "add", entry)
+    assert added.exit_code == 0, added.output
+    assert stored in load_config(shop / "config.toml").vip.domains
+    removed = run(shop, "vip", "remove", stored)  # as `vip list` shows it
+    assert removed.exit_code == 0, removed.output
+    assert stored not in load_config(shop / "config.toml").vip.domains
+    assert "# " in (shop / "config.toml").read_text(encoding="utf-8")

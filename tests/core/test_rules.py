@@ -143,8 +143,18 @@ BAD_RULES = [
     ("sender kind", 'when.sender = "gold"\nthen.tag = "x"', 'when.sender must be "vip"'),
     ("channel value", 'when.channel = "email"\nthen.tag = "x"', "when.channel"),
     ("bad regex", 'when.body = "re:(unclosed"\nthen.tag = "x"', "bad regular expression"),
+    # a language detection never answers made the rule silently never match
+    ("unknown language", 'when.language = "fr"\nthen.tag = "x"',
+     "when.language must be \"en\", \"de\", \"sv\" or \"et\" (or a list of them), got 'fr'"),
+    ("country code for a language", 'when.language = ["de", "se"]\nthen.tag = "x"',
+     "got 'se'"),
     ("empty subject list", "when.subject = []\nthen.tag = \"x\"", "list of strings"),
     ("from not a string", "when.from = 5\nthen.tag = \"x\"", "address pattern"),
+    # the message said "this condition" / "an address pattern", not which of the rule's
+    ("regex names its condition", 'when.subject = "x"\nwhen.body = "re:(x"\nthen.tag = "x"',
+     "when.body: bad regular expression '(x'"),
+    ("address names its condition", 'when.to = ["a@b.example", 5]\nthen.tag = "x"',
+     "when.to must be an address pattern or a list of them, got"),
     ("header not a table", 'when.header = "X-Mailer"\nthen.tag = "x"', "when.header"),
     ("header unknown key", 'when.header = { name = "X", equals = "y" }\nthen.tag = "x"',
      "'equals'"),

@@ -30,3 +30,13 @@ def test_check_fails_when_smtp_is_down(shop) -> None:
     result = CliRunner().invoke(app, ["check", "-c", str(shop.config_path)])
     assert result.exit_code == 1
     assert "FAIL  SMTP" in result.output
+
+
+def test_check_lists_every_folder_the_first_run_creates(shop) -> None:
+    # The first run also creates the resolved folder (staff move mail there for a check-in);
+    # check left it out of its list.
+    result = CliRunner().invoke(app, ["check", "-c", str(shop.config_path)])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "folders to create" in x)
+    for folder in ("Resolved", "Sent", "Quarantine", "Urgent", "VIP"):
+        assert folder in line, line

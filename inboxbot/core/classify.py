@@ -136,7 +136,7 @@ class Lexicon:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Score at which each class becomes true (config keys under [classifier])."""
+    """Score at which each class becomes true (config keys under [triage])."""
 
     complaint: float = 1.0
     urgent: float = 1.0

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from inboxbot import reminders as reminder_hooks
 from inboxbot import textwork
 from inboxbot.config import Config
+from inboxbot.core.automated import reply_target_reason
 from inboxbot.core.hours import BusinessCalendar
 from inboxbot.core.message import Message, parse_entity, parse_message
 from inboxbot.core.plan import Action, Facts, Plan
@@ -232,7 +233,12 @@ def plan_message(
     triage = engine.triage(message, now, customer, known_text)
     plan = with_forward(evaluate(engine.rules, triage), engine.config)
     address = message.reply_address.addr if message.reply_address else ""
-    return triage, limit_plan(plan, lambda: limiter.check(address, now), already)
+
+    def reason() -> str | None:
+        # The target first: the limiter counts what it grants.
+        return reply_target_reason(message, engine.policy.all_own) or limiter.check(address, now)
+
+    return triage, limit_plan(plan, reason, already)
 
 
 def limit_plan(plan: Plan, reason: Callable[[], str | None], already: str | None) -> Plan:

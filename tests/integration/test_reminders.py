@@ -471,3 +471,42 @@ def test_scheduling_from_a_pass_asks_the_open_reminder_index_only(shop, monkeypa
         # The customer wrote again: the index found their check-in and it was cancelled.
         assert store.open_reminders("angry@customer.example", kinds={"checkin"}) == []
         assert len(store.open_reminders(kinds={"checkin"})) == 2000
+
+
+def test_no_check_in_goes_to_a_machine_in_reply_to(shop) -> None:
+    """The check-in replies in the customer's thread, to Reply-To before From: a no-reply
+    Reply-To gets neither the acknowledgement nor, once staff resolve the mail, a check-in."""
+    shop.write(extra=REMINDERS)
+    shop.dovecot.append("INBOX", customer_mail(
+        "kunde@kunde.example", "Teekanne gesprungen", GERMAN, msgid="<form@k.example>",
+        headers={"Reply-To": "noreply@forms.example"}))
+    _run(shop, FRIDAY_16 - timedelta(hours=4))
+    _move(shop, "INBOX", "<form@k.example>", "Resolved")
+    _run(shop, FRIDAY_16)
+    _run(shop, FRIDAY_16 + timedelta(days=5))
+
+    time.sleep(0.3)
+    assert [m.rcpt_tos for m in shop.sink.messages if OWNER not in m.rcpt_tos] == []
+    with StateStore(shop.directory / "state.json") as store:
+        assert not [r for r in store.reminders() if r["kind"] == "checkin"]
+
+
+def test_a_rule_check_in_to_a_machine_in_reply_to_is_cancelled(shop) -> None:
+    """A rule's `remind = { to = "customer" }` is scheduled when the mail is planned; the
+    check-in that falls due goes to the Reply-To, which is no-reply: cancelled, not sent."""
+    shop.write(extra=REMINDERS)
+    (shop.directory / "rules" / "20-checkin.toml").write_text(
+        '[[rule]]\nname = "check in"\nwhen.complaint = true\n'
+        'then.remind = { after = "2d", to = "customer" }\n')
+    shop.dovecot.append("INBOX", customer_mail(
+        "kunde@kunde.example", "Broken lamp", URGENT, msgid="<form2@k.example>",
+        headers={"Reply-To": "no-reply@forms.example"}))
+    _run(shop, MONDAY_10)
+    _run(shop, MONDAY_10 + timedelta(days=7))
+
+    time.sleep(0.3)
+    assert [m.rcpt_tos for m in shop.sink.messages if OWNER not in m.rcpt_tos] == []
+    with StateStore(shop.directory / "state.json") as store:
+        [checkin] = [r for r in store.reminders() if r["to"] == "customer"]
+    assert checkin["state"] == "cancelled"
+    assert "no-reply@forms.example: noreply address" in checkin["cancel_reason"]

@@ -186,14 +186,34 @@ class ReplyLimiter:
     def check(self, address: str, now: datetime) -> str | None:
         if not address:
             return "no address to reply to"
-        last = self.granted.get(address) or self.store.last_reply(address)
+        key = mailbox_of(address)
+        last = self.granted.get(key) or self._last_reply(key, address)
         if last is not None and now - last < self.settings.per_sender:
             return f"{address} was already answered at {last:%Y-%m-%d %H:%M} (per_sender)"
         sent = self.store.replies_since(now - timedelta(hours=1)) + len(self.granted)
         if sent >= self.settings.max_per_hour:
             return f"max_per_hour ({self.settings.max_per_hour}) reached"
-        self.granted[address] = now
+        self.granted[key] = now
         return None
+
+    def _last_reply(self, key: str, address: str) -> datetime | None:
+        last = self.store.last_reply(key)
+        if key == address:
+            return last  # type: ignore[no-any-return]
+        # A state file from before replies were recorded per mailbox holds the full address.
+        older = self.store.last_reply(address)
+        return max((t for t in (last, older) if t is not None), default=None)
+
+
+def mailbox_of(address: str) -> str:
+    """The mailbox an address delivers to, which per_sender counts: desk+4711@partner.example is
+    desk@partner.example (sub-addressing, RFC 5233), as support+x@ is the shop. Helpdesks answer
+    from a plus address per ticket; counted apart, one that ignores Auto-Submitted and confirms
+    each acknowledgement from a new ticket's address kept a loop going up to max_per_hour."""
+    local, at, domain = address.lower().rpartition("@")
+    if not at or "+" not in local:
+        return address.lower()
+    return f"{local.split('+', 1)[0] or local}@{domain}"
 
 
 class NoHistory:
@@ -612,7 +632,7 @@ class Executor:
         log_action(outcome, action.type, "sent to " + ", ".join(_recipients(message)))
         self.store.outbox_set_state(key, "sent")
         if action.type != "forward":
-            self.store.record_reply(_recipients(message)[0], self.clock())
+            self.store.record_reply(mailbox_of(_recipients(message)[0]), self.clock())
         try:
             # The server's mark before the fsync: between the 250 and the mark that stops a
             # second reply (even without the state file, even with a full disk) lies one IMAP

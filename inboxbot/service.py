@@ -171,9 +171,9 @@ class Outcome:
 class ReplyLimiter:
     """DESIGN.md section 5: one auto-reply per sender per `per_sender`, `max_per_hour` in all.
 
-    `store` needs last_reply(address) and replies_since(when): the state store in a real run,
-    NoHistory in `simulate`. Replies granted in the batch being planned count too, since
-    they are sent only after the whole batch is planned.
+    `store` needs last_reply(address), replies_since(when) and checkins_since(when): the
+    state store in a real run, NoHistory in `simulate`. Replies granted in the batch being
+    planned count too, since they are sent only after the whole batch is planned.
     """
 
     def __init__(self, store: Any, config: Config) -> None:
@@ -190,7 +190,13 @@ class ReplyLimiter:
         last = self.granted.get(key) or self._last_reply(key, address)
         if last is not None and now - last < self.settings.per_sender:
             return f"{address} was already answered at {last:%Y-%m-%d %H:%M} (per_sender)"
-        sent = self.store.replies_since(now - timedelta(hours=1)) + len(self.granted)
+        hour_ago = now - timedelta(hours=1)
+        # Check-ins are automatic mail to customers too: max_per_hour caps them together.
+        sent = (
+            self.store.replies_since(hour_ago)
+            + self.store.checkins_since(hour_ago)
+            + len(self.granted)
+        )
         if sent >= self.settings.max_per_hour:
             return f"max_per_hour ({self.settings.max_per_hour}) reached"
         self.granted[key] = now
@@ -224,6 +230,9 @@ class NoHistory:
         return None
 
     def replies_since(self, when: datetime) -> int:
+        return 0
+
+    def checkins_since(self, when: datetime) -> int:
         return 0
 
 

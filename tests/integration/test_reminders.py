@@ -510,3 +510,29 @@ def test_a_rule_check_in_to_a_machine_in_reply_to_is_cancelled(shop) -> None:
         [checkin] = [r for r in store.reminders() if r["to"] == "customer"]
     assert checkin["state"] == "cancelled"
     assert "no-reply@forms.example: noreply address" in checkin["cancel_reason"]
+
+
+def test_check_ins_count_toward_max_per_hour_for_acknowledgements(shop) -> None:
+    """max_per_hour caps every automatic mail to customers in an hour: the acknowledgements
+    counted the check-ins' hour, but the check-ins were missing from the acknowledgements'."""
+    shop.write(max_per_hour=2, extra=REMINDERS)
+    for i in (1, 2):
+        shop.dovecot.append("INBOX", customer_mail(
+            f"resolved{i}@customer.example", "Teekanne", GERMAN, msgid=f"<r{i}@k.example>"))
+    _run(shop, FRIDAY_16 - timedelta(hours=4))  # two acknowledgements on Friday at noon
+    for i in (1, 2):
+        _move(shop, "INBOX", f"<r{i}@k.example>", "Resolved")
+    _run(shop, FRIDAY_16)
+    _run(shop, FRIDAY_16 + timedelta(days=4, minutes=1))  # Tuesday 16:01: both check-ins
+    assert len(shop.sink.wait_for(4)) == 4
+
+    for i in (1, 2):
+        shop.dovecot.append("INBOX", customer_mail(
+            f"new{i}@customer.example", "A question", "Hello, a question."))
+    _run(shop, FRIDAY_16 + timedelta(days=4, minutes=10))  # the same hour: no room left
+
+    time.sleep(0.3)
+    assert [m.rcpt_tos for m in shop.sink.messages if "new" in m.rcpt_tos[0]] == []
+    shop.dovecot.append("INBOX", customer_mail("new3@customer.example", "Hi", "A question."))
+    _run(shop, FRIDAY_16 + timedelta(days=4, minutes=62))  # the next hour: answered
+    assert shop.sink.wait_for(5)[-1].rcpt_tos == ("new3@customer.example",)

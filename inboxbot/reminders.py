@@ -631,7 +631,9 @@ class ReminderRunner:
             )
             why = decide(reminder, status)
             message = self._full(hit) if hit else None
-            if why is None and reminder.kind == "checkin":
+            # Every mail to a customer, whatever kind a rule named: `remind = { to = "customer",
+            # kind = "custom" }` went out without the machine checks and the limits.
+            if why is None and reminder.to == "customer":
                 why = self._checkin_block(reminder, message, now)
             if why is not None:
                 _save(self.store, reminder.cancelled(why))

@@ -491,13 +491,15 @@ def test_no_check_in_goes_to_a_machine_in_reply_to(shop) -> None:
         assert not [r for r in store.reminders() if r["kind"] == "checkin"]
 
 
-def test_a_rule_check_in_to_a_machine_in_reply_to_is_cancelled(shop) -> None:
+@pytest.mark.parametrize("kind", ["", ', kind = "custom"'])
+def test_a_rule_check_in_to_a_machine_in_reply_to_is_cancelled(shop, kind) -> None:
     """A rule's `remind = { to = "customer" }` is scheduled when the mail is planned; the
-    check-in that falls due goes to the Reply-To, which is no-reply: cancelled, not sent."""
+    check-in that falls due goes to the Reply-To, which is no-reply: cancelled, not sent.
+    Whatever `kind` the rule names: every mail to a customer obeys DESIGN.md section 5."""
     shop.write(extra=REMINDERS)
     (shop.directory / "rules" / "20-checkin.toml").write_text(
         '[[rule]]\nname = "check in"\nwhen.complaint = true\n'
-        'then.remind = { after = "2d", to = "customer" }\n')
+        f'then.remind = {{ after = "2d", to = "customer"{kind} }}\n')
     shop.dovecot.append("INBOX", customer_mail(
         "kunde@kunde.example", "Broken lamp", URGENT, msgid="<form2@k.example>",
         headers={"Reply-To": "no-reply@forms.example"}))

@@ -676,7 +676,8 @@ class ReminderRunner:
         reason = automated_reason(message, own)
         if reason is not None:
             return f"automated mail ({reason}): never answered"
-        return reply_target_reason(message, own)
+        # The unsupported channels' mail reaches us too: a check-in to one would come back here.
+        return reply_target_reason(message, (*own, *self.config.channels.unsupported))
 
     def _already_delivered(self, reminders: Sequence[Reminder], folders: set[str]) -> set[str]:
         ids = {r.sent_message_id for r in reminders if r.sent_message_id}

@@ -265,7 +265,8 @@ def plan_message(
 
     def reason() -> str | None:
         # The target first: the limiter counts what it grants.
-        return reply_target_reason(message, engine.policy.all_own) or limiter.check(address, now)
+        target = reply_target_reason(message, engine.policy.reaching_us)
+        return target or limiter.check(address, now)
 
     return triage, limit_plan(plan, reason, already)
 

@@ -177,3 +177,22 @@ def test_a_machine_or_our_own_address_in_reply_to_gets_nothing(shop, caplog) -> 
     for target in targets:
         assert f"reply skipped: Reply-To {target.lower()}" in caplog.text, caplog.text
     assert received
+
+
+def test_mail_from_an_unsupported_address_of_ours_is_not_answered(shop, caplog) -> None:
+    """[channels].unsupported lists addresses whose mail reaches this mailbox: ours. A web
+    shop's order notice from sales@ to support@ (or a Reply-To naming sales+eu@) was
+    acknowledged to sales@, i.e. into our own inbox."""
+    shop.dovecot.append_many("INBOX", [
+        customer_mail("sales@shop.example", "New order 4711", "Order 4711 was placed."),
+        customer_mail("kim@customer.example", "Question", "Hello, a question.",
+                      headers={"Reply-To": "sales+eu@shop.example"}),
+    ])
+
+    with caplog.at_level(logging.INFO, logger="inboxbot"):
+        serve(shop.config(), once=True)
+
+    time.sleep(0.3)
+    assert shop.sink.messages == []
+    assert "reply skipped: From sales@shop.example: our own address" in caplog.text
+    assert "reply skipped: Reply-To sales+eu@shop.example: our own address" in caplog.text

@@ -558,7 +558,7 @@ class Executor:
                     outcome.keywords.append("\\Flagged")
         pending = []
         for outcome, triage, action, message in planned:
-            key = f"{triage.message.message_id or outcome.uid}:{action.type}"
+            key = self._outbox_key(triage.message, outcome.uid, action.type)
             entry = {
                 "key": key,
                 "uid": outcome.uid,
@@ -587,6 +587,17 @@ class Executor:
         finally:
             self._append_sent_copies(work)
         return not smtp_down
+
+    def _outbox_key(self, message: Message, uid: int, kind: str) -> str:
+        """The outbox entry of one reply: by the inbound Message-ID (DESIGN.md section 4). A
+        mail without one is keyed by its folder, UIDVALIDITY and UID: a UID alone comes back
+        when a folder is recreated or restored, and the new mail found the old one's finished
+        entry (marked answered, never sent)."""
+        if message.message_id:
+            return f"{message.message_id}:{kind}"
+        state = self.folder_state
+        where = f"{state.name}:{state.uidvalidity}:" if state is not None else ""
+        return f"{where}{uid}:{kind}"
 
     def _append_sent_copies(self, work: _Work) -> None:
         """The chunk's replies into Sent, as one command: an APPEND per reply cost Dovecot more

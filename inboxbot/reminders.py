@@ -34,7 +34,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from inboxbot.answers import sync_answered_flags
-from inboxbot.core.automated import automated_reason
+from inboxbot.core.automated import automated_reason, reply_target_reason
 from inboxbot.core.durations import parse_duration
 from inboxbot.core.message import Message, parse_message, single_line
 from inboxbot.core.reminders import (
@@ -499,9 +499,9 @@ class ReminderRunner:
             return  # staff mail and command mails filed there: nobody to check in with
         if message.header(REMINDER_HEADER):
             return
-        reason = automated_reason(message, self.config.shop.all_addresses)
+        reason = self._unanswerable(message)
         if reason is not None:
-            log.info("no check-in for %s: automated mail (%s)", message.message_id, reason)
+            log.info("no check-in for %s: %s", message.message_id, reason)
             return
         for other in _stored(self.store):
             same_thread = other.message_id == message.message_id and other.origin in (
@@ -631,7 +631,9 @@ class ReminderRunner:
             )
             why = decide(reminder, status)
             message = self._full(hit) if hit else None
-            if why is None and reminder.kind == "checkin":
+            # Every mail to a customer, whatever kind a rule named: `remind = { to = "customer",
+            # kind = "custom" }` went out without the machine checks and the limits.
+            if why is None and reminder.to == "customer":
                 why = self._checkin_block(reminder, message, now)
             if why is not None:
                 _save(self.store, reminder.cancelled(why))
@@ -654,10 +656,10 @@ class ReminderRunner:
         self, reminder: Reminder, message: Message | None, now: datetime
     ) -> str | None:
         """DESIGN.md section 5 for a check-in: never to a machine, within the limits."""
-        if message is not None:
-            reason = automated_reason(message, self.config.shop.all_addresses)
-            if reason is not None:
-                return f"automated mail ({reason}): never answered"
+        # The check-in goes where _deliver writes it: the located message, else what is known.
+        reason = self._unanswerable(message or _placeholder(reminder))
+        if reason is not None:
+            return reason
         settings = self.config.autoreply
         return checkin_allowed(
             reminder,
@@ -667,6 +669,15 @@ class ReminderRunner:
             settings.max_per_hour,
             self.store.replies_since(now - timedelta(hours=1)),
         )
+
+    def _unanswerable(self, message: Message) -> str | None:
+        """DESIGN.md section 5: why nothing may go to this message's sender, else None."""
+        own = self.config.shop.all_addresses
+        reason = automated_reason(message, own)
+        if reason is not None:
+            return f"automated mail ({reason}): never answered"
+        # The unsupported channels' mail reaches us too: a check-in to one would come back here.
+        return reply_target_reason(message, (*own, *self.config.channels.unsupported))
 
     def _already_delivered(self, reminders: Sequence[Reminder], folders: set[str]) -> set[str]:
         ids = {r.sent_message_id for r in reminders if r.sent_message_id}

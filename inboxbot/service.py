@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from inboxbot import reminders as reminder_hooks
 from inboxbot import textwork
 from inboxbot.config import Config
+from inboxbot.core.automated import reply_target_reason
 from inboxbot.core.hours import BusinessCalendar
 from inboxbot.core.message import Message, parse_entity, parse_message
 from inboxbot.core.plan import Action, Facts, Plan
@@ -170,9 +171,9 @@ class Outcome:
 class ReplyLimiter:
     """DESIGN.md section 5: one auto-reply per sender per `per_sender`, `max_per_hour` in all.
 
-    `store` needs last_reply(address) and replies_since(when): the state store in a real run,
-    NoHistory in `simulate`. Replies granted in the batch being planned count too, since
-    they are sent only after the whole batch is planned.
+    `store` needs last_reply(address), replies_since(when) and checkins_since(when): the
+    state store in a real run, NoHistory in `simulate`. Replies granted in the batch being
+    planned count too, since they are sent only after the whole batch is planned.
     """
 
     def __init__(self, store: Any, config: Config) -> None:
@@ -185,14 +186,40 @@ class ReplyLimiter:
     def check(self, address: str, now: datetime) -> str | None:
         if not address:
             return "no address to reply to"
-        last = self.granted.get(address) or self.store.last_reply(address)
+        key = mailbox_of(address)
+        last = self.granted.get(key) or self._last_reply(key, address)
         if last is not None and now - last < self.settings.per_sender:
             return f"{address} was already answered at {last:%Y-%m-%d %H:%M} (per_sender)"
-        sent = self.store.replies_since(now - timedelta(hours=1)) + len(self.granted)
+        hour_ago = now - timedelta(hours=1)
+        # Check-ins are automatic mail to customers too: max_per_hour caps them together.
+        sent = (
+            self.store.replies_since(hour_ago)
+            + self.store.checkins_since(hour_ago)
+            + len(self.granted)
+        )
         if sent >= self.settings.max_per_hour:
             return f"max_per_hour ({self.settings.max_per_hour}) reached"
-        self.granted[address] = now
+        self.granted[key] = now
         return None
+
+    def _last_reply(self, key: str, address: str) -> datetime | None:
+        last = self.store.last_reply(key)
+        if key == address:
+            return last  # type: ignore[no-any-return]
+        # A state file from before replies were recorded per mailbox holds the full address.
+        older = self.store.last_reply(address)
+        return max((t for t in (last, older) if t is not None), default=None)
+
+
+def mailbox_of(address: str) -> str:
+    """The mailbox an address delivers to, which per_sender counts: desk+4711@partner.example is
+    desk@partner.example (sub-addressing, RFC 5233), as support+x@ is the shop. Helpdesks answer
+    from a plus address per ticket; counted apart, one that ignores Auto-Submitted and confirms
+    each acknowledgement from a new ticket's address kept a loop going up to max_per_hour."""
+    local, at, domain = address.lower().rpartition("@")
+    if not at or "+" not in local:
+        return address.lower()
+    return f"{local.split('+', 1)[0] or local}@{domain}"
 
 
 class NoHistory:
@@ -203,6 +230,9 @@ class NoHistory:
         return None
 
     def replies_since(self, when: datetime) -> int:
+        return 0
+
+    def checkins_since(self, when: datetime) -> int:
         return 0
 
 
@@ -232,7 +262,13 @@ def plan_message(
     triage = engine.triage(message, now, customer, known_text)
     plan = with_forward(evaluate(engine.rules, triage), engine.config)
     address = message.reply_address.addr if message.reply_address else ""
-    return triage, limit_plan(plan, lambda: limiter.check(address, now), already)
+
+    def reason() -> str | None:
+        # The target first: the limiter counts what it grants.
+        target = reply_target_reason(message, engine.policy.reaching_us)
+        return target or limiter.check(address, now)
+
+    return triage, limit_plan(plan, reason, already)
 
 
 def limit_plan(plan: Plan, reason: Callable[[], str | None], already: str | None) -> Plan:
@@ -522,7 +558,7 @@ class Executor:
                     outcome.keywords.append("\\Flagged")
         pending = []
         for outcome, triage, action, message in planned:
-            key = f"{triage.message.message_id or outcome.uid}:{action.type}"
+            key = self._outbox_key(triage.message, outcome.uid, action.type)
             entry = {
                 "key": key,
                 "uid": outcome.uid,
@@ -551,6 +587,17 @@ class Executor:
         finally:
             self._append_sent_copies(work)
         return not smtp_down
+
+    def _outbox_key(self, message: Message, uid: int, kind: str) -> str:
+        """The outbox entry of one reply: by the inbound Message-ID (DESIGN.md section 4). A
+        mail without one is keyed by its folder, UIDVALIDITY and UID: a UID alone comes back
+        when a folder is recreated or restored, and the new mail found the old one's finished
+        entry (marked answered, never sent)."""
+        if message.message_id:
+            return f"{message.message_id}:{kind}"
+        state = self.folder_state
+        where = f"{state.name}:{state.uidvalidity}:" if state is not None else ""
+        return f"{where}{uid}:{kind}"
 
     def _append_sent_copies(self, work: _Work) -> None:
         """The chunk's replies into Sent, as one command: an APPEND per reply cost Dovecot more
@@ -606,7 +653,7 @@ class Executor:
         log_action(outcome, action.type, "sent to " + ", ".join(_recipients(message)))
         self.store.outbox_set_state(key, "sent")
         if action.type != "forward":
-            self.store.record_reply(_recipients(message)[0], self.clock())
+            self.store.record_reply(mailbox_of(_recipients(message)[0]), self.clock())
         try:
             # The server's mark before the fsync: between the 250 and the mark that stops a
             # second reply (even without the state file, even with a full disk) lies one IMAP

@@ -97,3 +97,37 @@ def test_promises_are_worked_out_once_per_class_and_batch(tmp_path, monkeypatch)
     assert dues == [promised_time(engine.config, calendar, one, t) for t in (NOW, NOW, later)]
     assert walks == [NOW, later]  # the second complaint of the batch reused the first's
     assert list(executor._promised) == [(later, "default")]  # earlier batches are dropped
+
+
+def test_plus_addresses_are_one_mailbox_for_per_sender() -> None:
+    from inboxbot.service import mailbox_of
+
+    assert [mailbox_of(a) for a in (
+        "Desk+4711@Partner.example", "desk@partner.example", "a+b+c@x.example", "+x@x.example",
+        "no-at-sign",
+    )] == ["desk@partner.example", "desk@partner.example", "a@x.example", "+x@x.example",
+           "no-at-sign"]
+
+
+def test_per_sender_spans_the_plus_tags_and_older_state(tmp_path, monkeypatch) -> None:
+    from datetime import timedelta
+
+    from inboxbot.adapters.store import StateStore
+    from inboxbot.cli.setup import write_skeleton
+    from inboxbot.config import load_config
+    from inboxbot.service import ReplyLimiter
+
+    monkeypatch.setenv("INBOXBOT_IMAP_PASSWORD", "x")
+    monkeypatch.setenv("INBOXBOT_SMTP_PASSWORD", "x")
+    list(write_skeleton(tmp_path / "shop"))
+    config = load_config(tmp_path / "shop" / "config.toml")
+    with StateStore(tmp_path / "state.json") as store:
+        store.record_reply("old+7@customer.example", NOW)  # written before mailbox_of existed
+        limiter = ReplyLimiter(store, config)
+        later = NOW + timedelta(hours=1)
+        assert limiter.check("desk+1@partner.example", later) is None
+        assert "per_sender" in str(limiter.check("desk+2@partner.example", later))  # same batch
+        store.record_reply("desk@partner.example", later)
+        limiter.start_batch()
+        assert "per_sender" in str(limiter.check("desk+3@partner.example", later))
+        assert "per_sender" in str(limiter.check("old+7@customer.example", later))

@@ -619,6 +619,9 @@ class StateStore:
             self._open_kinds: dict[int, str] = {}
             self._open_by_customer: _Ids = {}
             self._open_by_message: _Ids = {}
+            # When each check-in went out, in order: they count toward max_per_hour with the
+            # auto-replies (DESIGN.md section 5: never more than max_per_hour in total).
+            self._checkin_times: list[float] = []
 
     def _index_visited(self, table: str, key: int, doc: Doc) -> None:
         # A file of another schema can hold anything: the full rebuild after the version check
@@ -645,6 +648,7 @@ class StateStore:
             self._reply_stamps.extend(_from_iso(at).timestamp() for at in doc.get("replied", ()))
         elif table == "reminders":
             self._index_reminder(key, doc)
+            self._note_checkin(doc)
 
     def _finish_indexes(self, tables: Collection[str] = _TABLES) -> None:
         if "history" in tables:
@@ -665,6 +669,13 @@ class StateStore:
         self._open_kinds[key] = sys.intern(str(doc.get("kind", "")))
         _add(self._open_by_customer, sys.intern(_norm(str(doc.get("customer", "")))), key)
         _add(self._open_by_message, sys.intern(str(doc.get("message_id", ""))), key)
+
+    def _note_checkin(self, doc: Doc) -> None:
+        """A reminder that went out to a customer joins the check-in times."""
+        sent_at = doc.get("sent_at")
+        if doc.get("to") != "customer" or doc.get("state") != "sent" or not sent_at:
+            return
+        bisect.insort(self._checkin_times, _from_iso(str(sent_at)).timestamp())
 
     def _unindex_reminder(self, key: int, doc: Doc) -> None:
         if self._open_kinds.pop(key, None) is None:
@@ -805,6 +816,11 @@ class StateStore:
     def replies_since(self, when: datetime) -> int:
         """Auto-replies sent at or after ``when`` (for ``max_per_hour``)."""
         return len(self._reply_times) - bisect.bisect_left(self._reply_times, when.timestamp())
+
+    def checkins_since(self, when: datetime) -> int:
+        """Check-ins sent to customers at or after ``when`` (for ``max_per_hour``)."""
+        times = self._checkin_times
+        return len(times) - bisect.bisect_left(times, when.timestamp())
 
     # -- customer history --------------------------------------------------------------------
 
@@ -965,6 +981,8 @@ class StateStore:
         doc.update(_encode(fields))
         self._reminders.put(key, doc)
         self._index_reminder(key, doc, old)
+        if old.get("state") != "sent":
+            self._note_checkin(doc)
         return True
 
     # -- pruning -----------------------------------------------------------------------------

@@ -89,7 +89,10 @@ def describe_action(
     engine: Engine, action: Action, triage: Triage, now: datetime
 ) -> dict[str, Any]:
     data = action.to_json()
-    if action.type in ("reply", "redirect") and engine.composer is not None:
+    # No address to write to: the run skips the reply ("no address to reply to"), and there is
+    # no mail to show.
+    writable = triage.message.reply_address is not None
+    if action.type in ("reply", "redirect") and engine.composer is not None and writable:
         reply = engine.composer.reply(str(action.args["template"]), triage, now)
         data.update(
             language=triage.language,

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from inboxbot.core.message import Message
+from inboxbot.core.message import Address, Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +101,29 @@ def automated_reason(msg: Message, own_addresses: Collection[str] = ()) -> str |
         reason = check(ctx)
         if reason is not None:
             return reason
+    return None
+
+
+def reply_target_reason(msg: Message, own_addresses: Collection[str] = ()) -> str | None:
+    """Why nothing may be sent to the address a reply to `msg` goes to, else None.
+
+    automated_reason judges the mail by its headers and its From; a reply goes to Reply-To
+    first (Message.reply_address), which can be a machine or us although From is a person: a
+    contact form's no-reply Reply-To, a mail system, our own address or an alias of it (a reply
+    to ourselves, or a loop through a forwarding rule). The mail stays human (classified,
+    logged, reminded about); only what would be sent to that address is not. No address at all
+    is the limiter's to report."""
+    target = msg.reply_address
+    if target is None:
+        return None
+    header = "Reply-To" if target in msg.reply_to else "From"
+    own = frozenset(a.strip().lower() for a in own_addresses if a.strip())
+    if _is_own(target, own):
+        return f"{header} {target.addr}: our own address"
+    if target.local in _DAEMON_LOCALS:
+        return f"{header} {target.addr}: mail system"
+    if _NOREPLY_LOCAL_RE.search(target.local):
+        return f"{header} {target.addr}: noreply address"
     return None
 
 
@@ -202,15 +225,17 @@ def _check_x_loop(ctx: _Context) -> str | None:
     return "X-Loop header" if ctx.msg.has_header("x-loop") else None
 
 
+def _is_own(address: Address, own: frozenset[str]) -> bool:
+    if not address.addr or not own:
+        return False
+    # support+anything@ is delivered to support@, so it is us too.
+    base = address.local.split("+", 1)[0] + "@" + address.domain
+    return address.addr in own or base in own
+
+
 def _check_own_address(ctx: _Context) -> str | None:
     sender = ctx.msg.sender
-    if sender is None or not sender.addr or not ctx.own:
-        return None
-    # support+anything@ is delivered to support@, so it is us too.
-    base = sender.local.split("+", 1)[0] + "@" + sender.domain
-    if sender.addr in ctx.own or base in ctx.own:
-        return "our own address"
-    return None
+    return "our own address" if sender is not None and _is_own(sender, ctx.own) else None
 
 
 def _check_noreply_sender(ctx: _Context) -> str | None:

@@ -283,7 +283,7 @@ def checkin_allowed(
     address = reminder.customer.lower()
     recent = 0
     for other in sent:
-        if other.kind != "checkin" or other.state != "sent" or other.sent_at is None:
+        if other.to != "customer" or other.state != "sent" or other.sent_at is None:
             continue
         if other.customer.lower() == address and now - other.sent_at < per_sender:
             return f"{address} already had a check-in at {other.sent_at:%Y-%m-%d %H:%M}"

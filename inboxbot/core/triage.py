@@ -89,6 +89,12 @@ class TriagePolicy:
     def all_own(self) -> frozenset[str]:
         return frozenset((self.shop_address, *self.own_addresses))
 
+    @property
+    def reaching_us(self) -> frozenset[str]:
+        """Every address whose mail lands in this mailbox, the unsupported channels too: a
+        reply written to one of them would only come back to us."""
+        return frozenset((self.shop_address, *self.own_addresses, *self.unsupported))
+
 
 def _base(address: str) -> str:
     """support+remind-2d@shop.example -> support@shop.example (sub-addressing)."""

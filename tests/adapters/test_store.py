@@ -313,6 +313,26 @@ def test_reply_limiter(path: Path) -> None:
         assert store.last_reply("nobody@x.test") is None
 
 
+def test_checkins_sent_are_counted_for_max_per_hour(path: Path) -> None:
+    def reminder(to: str) -> dict[str, object]:
+        return {"kind": "checkin", "to": to, "due": T0, "customer": "c@x.test"}
+
+    with StateStore(path) as store:
+        first, second, staff = (store.add_reminder(reminder(to))
+                                for to in ("customer", "customer", "staff"))
+        store.add_reminder(reminder("customer"))  # still pending: not counted
+        store.update_reminder(first, state="sending")
+        store.update_reminder(first, state="sent", sent_at=T0 + timedelta(minutes=10))
+        store.update_reminder(second, state="sent", sent_at=T0 + timedelta(minutes=70))
+        store.update_reminder(staff, state="sent", sent_at=T0 + timedelta(minutes=70))
+        store.update_reminder(second, state="sent")  # a second write of "sent" is not a second
+        assert store.checkins_since(T0 + timedelta(minutes=30)) == 1
+        assert store.checkins_since(T0) == 2
+        assert store.replies_since(T0) == 0  # counted apart: per_sender reads only replies
+    with StateStore(path) as store:  # from the file
+        assert store.checkins_since(T0) == 2
+
+
 def test_history_and_complaint_count(path: Path) -> None:
     with StateStore(path) as store:
         store.record_message("a@x.test", T0 + timedelta(days=2), True)

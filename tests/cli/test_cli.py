@@ -617,3 +617,17 @@ def test_vip_domain_forms_the_config_accepts(shop: Path, entry: str, stored: str
     assert removed.exit_code == 0, removed.output
     assert stored not in load_config(shop / "config.toml").vip.domains
     assert "# " in (shop / "config.toml").read_text(encoding="utf-8")
+
+
+def test_simulate_a_mail_with_no_address_to_answer_shows_the_skipped_reply(
+    shop: Path, tmp_path: Path
+) -> None:
+    # A human mail whose From has no address (and no Reply-To): the run skips its reply with
+    # the reason; simulate rendered the reply anyway and died with a traceback.
+    mail = tmp_path / "no-address.eml"
+    mail.write_bytes(b'From: "Kim" <>\r\nTo: support@shop.example\r\nSubject: Hi\r\n'
+                     b"Message-ID: <na@x.example>\r\n\r\nWhere is my order?\r\n")
+    (item,) = simulate(shop, mail)
+    (reply,) = [a for a in item["actions"] if a["type"] == "reply"]  # type: ignore[union-attr]
+    assert reply["skipped"] == "no address to reply to"
+    assert "body" not in reply

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inboxbot.core.automated import automated_reason
+from inboxbot.core.automated import automated_reason, reply_target_reason
 from inboxbot.core.message import parse_message
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "automated"
@@ -262,3 +262,43 @@ def test_never_raises_on_arbitrary_headers(headers: list[tuple[str, str]], own: 
 def test_never_raises_on_arbitrary_bytes(raw: bytes) -> None:
     reason = automated_reason(parse_message(raw))
     assert reason is None or isinstance(reason, str)
+
+
+# Where a reply would go (Reply-To before From: Message.reply_address) must itself be a person:
+# a human From with a machine or our own address in Reply-To is still human mail (classified,
+# logged, reminded about), but nothing may be sent to that address.
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ((), None),
+        (("Reply-To: Kim <kim.home@example.net>",), None),
+        (("Reply-To: no-reply@forms.example",), "Reply-To no-reply@forms.example: noreply address"),
+        (("Reply-To: MAILER-DAEMON@mx.example",), "Reply-To mailer-daemon@mx.example: mail system"),
+        (("Reply-To: postmaster@example.org",), "Reply-To postmaster@example.org: mail system"),
+        (("Reply-To: support@shop.example",), "Reply-To support@shop.example: our own address"),
+        (
+            ("Reply-To: Shop <SALES+eu@Shop.Example>",),
+            "Reply-To sales+eu@shop.example: our own address",
+        ),
+        (
+            ("Reply-To: bounces+8812@esp.example",),
+            "Reply-To bounces+8812@esp.example: noreply address",
+        ),
+        (("Reply-To: noreen@example.com",), None),
+    ],
+)
+def test_reply_target_must_be_a_person(headers: tuple[str, ...], expected: str | None) -> None:
+    message = parse_message(_mail(*headers))
+    assert automated_reason(message, OWN) is None  # the mail itself stays human
+    assert reply_target_reason(message, OWN) == expected
+
+
+def test_reply_target_from_the_second_from_address() -> None:
+    # A From whose first address cannot be written to: the reply would go to the second one.
+    raw = _mail().replace(b"From: Kim Park <kim@example.org>", b"From: kim, noreply@x.example")
+    assert reply_target_reason(parse_message(raw), OWN) == "From noreply@x.example: noreply address"
+
+
+def test_no_reply_target_is_left_to_the_limiter() -> None:
+    raw = _mail().replace(b"From: Kim Park <kim@example.org>", b"From: Kim Park <>")
+    assert reply_target_reason(parse_message(raw), OWN) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -212,6 +213,20 @@ def test_checkin_limits() -> None:
     old = reminder(kind="checkin", to="customer", state="sent", sent_at=now - timedelta(days=5))
     assert checkin_allowed(new, [old], now, week, 100, 0) is None
     assert "max_per_hour" in (checkin_allowed(new, [], now, week, 3, 3) or "")
+
+
+def test_checkin_limits_count_every_reminder_sent_to_a_customer() -> None:
+    # A rule may name another kind (`remind = { to = "customer", kind = "custom" }`): it is
+    # still mail to the customer, and a staff reminder is not.
+    now = at(2026, 11, 30, 12)
+    week = timedelta(days=4)
+    new = reminder(kind="checkin", to="customer")
+    custom = reminder(kind="custom", to="customer", state="sent", sent_at=now - timedelta(days=1))
+    staff = reminder(kind="custom", to="staff", state="sent", sent_at=now - timedelta(minutes=5))
+    assert "already had a check-in" in (checkin_allowed(new, [custom], now, week, 100, 0) or "")
+    assert checkin_allowed(new, [staff], now, week, 100, 0) is None
+    assert "max_per_hour" in (checkin_allowed(new, [replace(custom, sent_at=now)], now,
+                                              timedelta(0), 1, 0) or "")
 
 
 def test_record_round_trip_and_stable_message_id() -> None:

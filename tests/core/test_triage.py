@@ -354,3 +354,13 @@ def test_a_shop_answering_in_every_lexicon_language_detects_once() -> None:
     assert t.text_language == t.language == "sv"
     t.facts()
     assert len(detector.calls) == 1
+
+
+def test_the_unsupported_channels_reach_us_too() -> None:
+    # A reply to one of them lands back in this mailbox: no reply is written to it.
+    from inboxbot.core.automated import reply_target_reason
+
+    notice = mail(sender="orders@shop.example", subject="New order 4711", body="Placed.")
+    assert reply_target_reason(notice, POLICY.all_own) is None
+    assert reply_target_reason(notice, POLICY.reaching_us) == (
+        "From orders@shop.example: our own address")

@@ -7,6 +7,7 @@ import email
 import email.policy
 import logging
 import re
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -139,3 +140,59 @@ def test_smtp_down_then_up_sends_exactly_one_reply_each(shop) -> None:
         f"wait{i}@customer.example" for i in range(3)
     ]
     assert len(shop.sink.messages) == 3
+
+
+def test_a_machine_or_our_own_address_in_reply_to_gets_nothing(shop, caplog) -> None:
+    """A reply goes to Reply-To before From (RFC 5322 3.6.2), so that address must be a person
+    too: a contact form's no-reply Reply-To, a mail system, or our own address (a reply to
+    ourselves, or to an alias of ours, is mail to a machine that answers). The mail itself is
+    human: it is still classified as a complaint and staff are reminded."""
+    shop.write(extra='\n[reminders]\nnotify = "owner@shop.example"\n')
+    targets = [
+        "no-reply@forms.example",
+        "MAILER-DAEMON@mx.example",
+        "support@shop.example",
+        "info+eu@shop.example",
+    ]
+    shop.dovecot.append_many("INBOX", [
+        customer_mail(f"human{i}@customer.example", "Broken lamp",
+                      "The lamp arrived broken. I want a refund.",
+                      headers={"Reply-To": target})
+        for i, target in enumerate(targets)
+    ])
+    shop.dovecot.append("INBOX", customer_mail(
+        "anna@customer.example", "A question", "Hello, a question.",
+        headers={"Reply-To": "Anna <anna.home@customer.example>"}))
+
+    with caplog.at_level(logging.INFO, logger="inboxbot"):
+        serve(shop.config(), once=True)
+
+    received = shop.sink.wait_for(1)
+    time.sleep(0.3)  # anything else the pass sent has arrived by now
+    assert [r.rcpt_tos for r in shop.sink.messages] == [("anna.home@customer.example",)]
+    items = shop.folder("INBOX").values()
+    flags = [item["flags"] for item in items]
+    assert sum("$AutoReplied" in f for f in flags) == 1
+    assert sum("$Complaint" in f for f in flags) == len(targets)  # still human mail
+    for target in targets:
+        assert f"reply skipped: Reply-To {target.lower()}" in caplog.text, caplog.text
+    assert received
+
+
+def test_mail_from_an_unsupported_address_of_ours_is_not_answered(shop, caplog) -> None:
+    """[channels].unsupported lists addresses whose mail reaches this mailbox: ours. A web
+    shop's order notice from sales@ to support@ (or a Reply-To naming sales+eu@) was
+    acknowledged to sales@, i.e. into our own inbox."""
+    shop.dovecot.append_many("INBOX", [
+        customer_mail("sales@shop.example", "New order 4711", "Order 4711 was placed."),
+        customer_mail("kim@customer.example", "Question", "Hello, a question.",
+                      headers={"Reply-To": "sales+eu@shop.example"}),
+    ])
+
+    with caplog.at_level(logging.INFO, logger="inboxbot"):
+        serve(shop.config(), once=True)
+
+    time.sleep(0.3)
+    assert shop.sink.messages == []
+    assert "reply skipped: From sales@shop.example: our own address" in caplog.text
+    assert "reply skipped: Reply-To sales+eu@shop.example: our own address" in caplog.text

@@ -234,3 +234,28 @@ def test_each_machine_signal_alone_prevents_a_reply(shop) -> None:
     assert len(shop.sink.messages) == len(HUMANS)
     flags = [item["flags"] for item in shop.folder("INBOX").values()]
     assert all("$InboxbotSeen" in f for f in flags)
+
+
+def test_a_ticket_system_answering_from_a_new_plus_address_each_time_gets_one_reply(
+    shop,
+) -> None:
+    """Helpdesks answer from a per-ticket plus address (desk+4711@partner.example), and one that
+    ignores Auto-Submitted opens a ticket for our acknowledgement and confirms it from the next
+    address. desk+N@ is one mailbox (desk@ receives it, as support+x@ is us), so per_sender
+    holds across the tags: without that only max_per_hour stopped the loop."""
+    clock = [T0]
+    shop.dovecot.append("INBOX", customer_mail(
+        "desk+1@partner.example", "[#1] Stock", "Hello, do you have the blue teapot?"))
+    seen = 0
+    for _ in range(6):
+        serve(shop.config(), once=True, clock=lambda: clock[0])
+        fresh, seen = shop.sink.messages[seen:], len(shop.sink.messages)
+        for received in fresh:  # the desk opens a ticket for each and confirms it
+            [rcpt] = received.rcpt_tos
+            ticket = int(rcpt.split("+")[1].split("@")[0]) + 1
+            shop.dovecot.append("INBOX", customer_mail(
+                f"desk+{ticket}@partner.example", f"[#{ticket}] Re: Stock",
+                f"Thank you, we have opened ticket {ticket} for your message."))
+        clock[0] += timedelta(minutes=5)
+
+    assert [r.rcpt_tos for r in shop.sink.messages] == [("desk+1@partner.example",)]

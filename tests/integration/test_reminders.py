@@ -471,3 +471,70 @@ def test_scheduling_from_a_pass_asks_the_open_reminder_index_only(shop, monkeypa
         # The customer wrote again: the index found their check-in and it was cancelled.
         assert store.open_reminders("angry@customer.example", kinds={"checkin"}) == []
         assert len(store.open_reminders(kinds={"checkin"})) == 2000
+
+
+def test_no_check_in_goes_to_a_machine_in_reply_to(shop) -> None:
+    """The check-in replies in the customer's thread, to Reply-To before From: a no-reply
+    Reply-To gets neither the acknowledgement nor, once staff resolve the mail, a check-in."""
+    shop.write(extra=REMINDERS)
+    shop.dovecot.append("INBOX", customer_mail(
+        "kunde@kunde.example", "Teekanne gesprungen", GERMAN, msgid="<form@k.example>",
+        headers={"Reply-To": "noreply@forms.example"}))
+    _run(shop, FRIDAY_16 - timedelta(hours=4))
+    _move(shop, "INBOX", "<form@k.example>", "Resolved")
+    _run(shop, FRIDAY_16)
+    _run(shop, FRIDAY_16 + timedelta(days=5))
+
+    time.sleep(0.3)
+    assert [m.rcpt_tos for m in shop.sink.messages if OWNER not in m.rcpt_tos] == []
+    with StateStore(shop.directory / "state.json") as store:
+        assert not [r for r in store.reminders() if r["kind"] == "checkin"]
+
+
+@pytest.mark.parametrize("kind", ["", ', kind = "custom"'])
+def test_a_rule_check_in_to_a_machine_in_reply_to_is_cancelled(shop, kind) -> None:
+    """A rule's `remind = { to = "customer" }` is scheduled when the mail is planned; the
+    check-in that falls due goes to the Reply-To, which is no-reply: cancelled, not sent.
+    Whatever `kind` the rule names: every mail to a customer obeys DESIGN.md section 5."""
+    shop.write(extra=REMINDERS)
+    (shop.directory / "rules" / "20-checkin.toml").write_text(
+        '[[rule]]\nname = "check in"\nwhen.complaint = true\n'
+        f'then.remind = {{ after = "2d", to = "customer"{kind} }}\n')
+    shop.dovecot.append("INBOX", customer_mail(
+        "kunde@kunde.example", "Broken lamp", URGENT, msgid="<form2@k.example>",
+        headers={"Reply-To": "no-reply@forms.example"}))
+    _run(shop, MONDAY_10)
+    _run(shop, MONDAY_10 + timedelta(days=7))
+
+    time.sleep(0.3)
+    assert [m.rcpt_tos for m in shop.sink.messages if OWNER not in m.rcpt_tos] == []
+    with StateStore(shop.directory / "state.json") as store:
+        [checkin] = [r for r in store.reminders() if r["to"] == "customer"]
+    assert checkin["state"] == "cancelled"
+    assert "no-reply@forms.example: noreply address" in checkin["cancel_reason"]
+
+
+def test_check_ins_count_toward_max_per_hour_for_acknowledgements(shop) -> None:
+    """max_per_hour caps every automatic mail to customers in an hour: the acknowledgements
+    counted the check-ins' hour, but the check-ins were missing from the acknowledgements'."""
+    shop.write(max_per_hour=2, extra=REMINDERS)
+    for i in (1, 2):
+        shop.dovecot.append("INBOX", customer_mail(
+            f"resolved{i}@customer.example", "Teekanne", GERMAN, msgid=f"<r{i}@k.example>"))
+    _run(shop, FRIDAY_16 - timedelta(hours=4))  # two acknowledgements on Friday at noon
+    for i in (1, 2):
+        _move(shop, "INBOX", f"<r{i}@k.example>", "Resolved")
+    _run(shop, FRIDAY_16)
+    _run(shop, FRIDAY_16 + timedelta(days=4, minutes=1))  # Tuesday 16:01: both check-ins
+    assert len(shop.sink.wait_for(4)) == 4
+
+    for i in (1, 2):
+        shop.dovecot.append("INBOX", customer_mail(
+            f"new{i}@customer.example", "A question", "Hello, a question."))
+    _run(shop, FRIDAY_16 + timedelta(days=4, minutes=10))  # the same hour: no room left
+
+    time.sleep(0.3)
+    assert [m.rcpt_tos for m in shop.sink.messages if "new" in m.rcpt_tos[0]] == []
+    shop.dovecot.append("INBOX", customer_mail("new3@customer.example", "Hi", "A question."))
+    _run(shop, FRIDAY_16 + timedelta(days=4, minutes=62))  # the next hour: answered
+    assert shop.sink.wait_for(5)[-1].rcpt_tos == ("new3@customer.example",)

@@ -245,3 +245,31 @@ def test_crash_between_send_and_marking_does_not_send_twice(shop, monkeypatch) -
     assert len(shop.sink.messages) == 1
     flags = next(iter(shop.folder("INBOX").values()))["flags"]
     assert {"$AutoReplied", SEEN} <= flags
+
+
+def test_mail_without_message_id_in_a_recreated_folder_is_answered(shop) -> None:
+    """The outbox keys a mail without Message-ID by its UID, which a recreated (or restored)
+    folder hands out again from 1: the new mail's key found the old mail's finished entry and
+    was marked $AutoReplied without a reply ever being sent."""
+    text = shop.config_path.read_text()
+    shop.config_path.write_text(text.replace("timeout = 10\n", 'timeout = 10\nwatch = "Support"\n'))
+
+    def without_message_id(sender: str) -> bytes:
+        raw = customer_mail(sender, "Hello", "A question, please.")
+        return b"".join(line for line in raw.splitlines(keepends=True)
+                        if not line.lower().startswith(b"message-id:"))
+
+    shop.dovecot.create_folder("Support")
+    shop.dovecot.append("Support", without_message_id("first@customer.example"))
+    serve(shop.config(), once=True)
+    assert shop.sink.wait_for(1)[0].rcpt_tos == ("first@customer.example",)
+    with shop.dovecot.client() as client:  # the folder is rebuilt: UIDs start again at 1
+        client.delete_folder("Support")
+        client.create_folder("Support")
+    shop.dovecot.append("Support", without_message_id("second@customer.example"))
+
+    serve(shop.config(), once=True)
+
+    replies = shop.sink.wait_for(2)
+    assert [r.rcpt_tos[0] for r in replies] == ["first@customer.example",
+                                                "second@customer.example"]

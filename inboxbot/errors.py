@@ -2,7 +2,16 @@
 
 
 class InboxbotError(Exception):
-    """Base class; the CLI prints str(error) as one line and exits 1."""
+    """Base class; the CLI prints str(error) as one line and exits with `exit_code`."""
+
+    exit_code = 1
+
+
+class UsageError(InboxbotError):
+    """A command-line argument or option has a value the command cannot use (a bad --at
+    time, an unknown weekday): a usage error, exit code 2, as for one Typer itself refuses."""
+
+    exit_code = 2
 
 
 class ConfigError(InboxbotError):

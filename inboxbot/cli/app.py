@@ -127,12 +127,12 @@ def stats(
     """
     from inboxbot.cli.stats import show_stats
     from inboxbot.core.durations import parse_duration
-    from inboxbot.errors import InboxbotError
+    from inboxbot.errors import UsageError
 
     try:
         window = parse_duration(since)
     except ValueError as error:
-        raise InboxbotError(f"--since {since!r}: {error}") from None
+        raise UsageError(f"--since {since!r}: {error}") from None
     show_stats(load(config), window, json_output)
 
 

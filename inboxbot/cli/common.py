@@ -34,7 +34,8 @@ class State:
 
 
 def errors_to_exit(fn: F) -> F:
-    """InboxbotError -> one readable line on stderr and exit code 1 (--debug: the traceback)."""
+    """InboxbotError -> one readable line on stderr and its exit code: 2 for a usage error,
+    else 1 (--debug: the traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -44,7 +45,7 @@ def errors_to_exit(fn: F) -> F:
             if State.debug:
                 raise
             typer.echo(f"error: {error}", err=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(error.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 

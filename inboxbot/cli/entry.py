@@ -88,4 +88,4 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.debug:
             raise
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(error.exit_code)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from inboxbot.cli.common import ConfigOption, JsonOption, errors_to_exit, load, print_json
-from inboxbot.errors import InboxbotError
+from inboxbot.errors import UsageError
 
 # "\\[": Typer renders help as rich markup, where a bare "[vip]" is a style tag and vanishes
 vip_app = typer.Typer(help="Manage VIP customers (\\[vip] in config.toml).", no_args_is_help=True)
@@ -130,11 +130,11 @@ def hours_set(
     from inboxbot.core.hours import WEEKDAYS, parse_day_hours
 
     if day not in WEEKDAYS:
-        raise InboxbotError(f"{day!r} is not a weekday; use one of {', '.join(WEEKDAYS)}")
+        raise UsageError(f"{day!r} is not a weekday; use one of {', '.join(WEEKDAYS)}")
     try:
         parse_day_hours(spec)
     except ValueError as error:
-        raise InboxbotError(f"[hours].{day}: {error}; nothing changed") from None
+        raise UsageError(f"[hours].{day}: {error}; nothing changed") from None
     typer.echo(set_value(load(config).path, "hours", day, spec))
 
 

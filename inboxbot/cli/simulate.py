@@ -12,7 +12,7 @@ from inboxbot.config import Config
 from inboxbot.core.message import Message, parse_message
 from inboxbot.core.plan import Action
 from inboxbot.core.triage import Triage
-from inboxbot.errors import InboxbotError
+from inboxbot.errors import InboxbotError, UsageError
 from inboxbot.service import Engine, NoHistory, ReplyLimiter, plan_message
 
 
@@ -48,11 +48,11 @@ def parse_at(at: str | None) -> datetime:
     try:
         moment = datetime.fromisoformat(at)
     except ValueError:
-        raise InboxbotError(
+        raise UsageError(
             f"--at {at!r}: not an ISO-8601 time; write 2026-12-24T18:00+01:00"
         ) from None
     if moment.tzinfo is None:
-        raise InboxbotError(f"--at {at!r}: add a UTC offset, e.g. {at}+01:00")
+        raise UsageError(f"--at {at!r}: add a UTC offset, e.g. {at}+01:00")
     return moment
 
 

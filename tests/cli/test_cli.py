@@ -284,8 +284,21 @@ def test_simulate_text_output(shop: Path) -> None:
 ])
 def test_simulate_bad_at(shop: Path, args: list[str], problem: str) -> None:
     result = run(shop, "simulate", str(DEMO / "06-en-praise.eml"), *args)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error (README: exit codes)
     assert len(error_lines(result)) == 1 and problem in error_lines(result)[0]
+
+
+@pytest.mark.parametrize("args", [
+    ["hours", "next", "--at", "tomorrow"],
+    ["rules", "test", str(DEMO / "06-en-praise.eml"), "--at", "tomorrow"],
+    ["stats", "--since", "a while"],
+])
+def test_a_bad_option_value_is_a_usage_error(shop: Path, args: list[str]) -> None:
+    # The README: 1 a check failed or the configuration is wrong, 2 usage error; a bad --at or
+    # --since exited 1, as if the configuration were wrong, while a bad --in or --lang gave 2.
+    result = run(shop, *args)
+    assert result.exit_code == 2, result.output
+    assert len(error_lines(result)) == 1 and args[-2] in error_lines(result)[0]
 
 
 def test_simulate_missing_path(shop: Path) -> None:
@@ -455,7 +468,7 @@ def test_hours_set_refuses_bad_input(shop: Path, day: str, spec: str) -> None:
     config = shop / "config.toml"
     before = config.read_bytes()
     result = run(shop, "hours", "set", day, spec)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a usage error: the command line, not the file, is wrong
     assert len(error_lines(result)) == 1
     assert config.read_bytes() == before
     if day != "funday":  # names the key it refused to write

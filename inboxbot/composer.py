@@ -79,8 +79,14 @@ class Composer:
 
     def reply_id(self, message: Message, template: str) -> str:
         """The same inbound mail always gets the same reply Message-ID, so a reply re-sent after
-        a crash is recognisable as the same mail (in Sent, and by the customer's client)."""
-        key = f"{message.message_id or message.subject}\0{template}".encode()
+        a crash is recognisable as the same mail (in Sent, and by the customer's client). A
+        mail without a Message-ID is known by its sender, Date and subject: by the subject
+        alone, two such mails saying "Order question" got replies with one Message-ID, and a
+        mailbox that keeps one mail per Message-ID (Gmail) shows only the first."""
+        inbound = message.message_id or "\0".join(
+            (message.sender_address, message.header("date") or "", message.subject)
+        )
+        key = f"{inbound}\0{template}".encode()
         return f"<inboxbot.{hashlib.sha256(key).hexdigest()[:24]}@{self.config.shop.domain}>"
 
     def forward(self, original: bytes, message: Message, to: str, now: datetime) -> EmailMessage:

@@ -43,6 +43,10 @@ def vip_list(config: ConfigOption = None, json_output: JsonOption = False) -> No
     if json_output:
         print_json(data)
         return
+    if not settings.addresses and not settings.domains:
+        # An empty answer looked like a failed command.
+        typer.echo("no VIP addresses or domains; add one with: inboxbot vip add ADDRESS|DOMAIN")
+        return
     for address in settings.addresses:
         typer.echo(f"address  {address}")
     for domain in settings.domains:

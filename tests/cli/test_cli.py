@@ -422,6 +422,16 @@ def test_vip_remove(shop: Path) -> None:
     assert load_config(shop / "config.toml").vip.addresses == ()
 
 
+def test_vip_list_of_none_says_so(shop: Path) -> None:
+    assert run(shop, "vip", "remove", "anna@bigcustomer.example").exit_code == 0
+    assert run(shop, "vip", "remove", "bigcustomer.example").exit_code == 0
+    result = run(shop, "vip", "list")
+    assert result.exit_code == 0
+    assert "no VIP addresses or domains" in result.output  # it printed nothing
+    assert json.loads(run(shop, "vip", "list", "--json").stdout) == {
+        "addresses": [], "domains": []}
+
+
 def test_vip_remove_absent_changes_nothing(shop: Path) -> None:
     config = shop / "config.toml"
     before = config.read_bytes()

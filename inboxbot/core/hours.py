@@ -22,6 +22,7 @@ __all__ = [
     "WEEKDAYS",
     "BusinessCalendar",
     "DayHours",
+    "format_day_hours",
     "parse_day_hours",
     "validate_day_hours",
 ]
@@ -60,6 +61,16 @@ def parse_day_hours(spec: str) -> DayHours:
         raise ValueError(f"empty opening hours: {_FORMAT_HELP}")
     pairs = tuple(_parse_range(part.strip(), spec) for part in text.split(","))
     return validate_day_hours(pairs, spec)
+
+
+def format_day_hours(hours: Sequence[tuple[time, time]]) -> str:
+    """The spec parse_day_hours reads back: "09:00-12:00,13:00-17:00", "18:00-24:00", "closed".
+
+    A shift to midnight is written "24:00", since "18:00-00:00" would be refused as backwards.
+    """
+    if not hours:
+        return "closed"
+    return ",".join(f"{_show(start)}-{_show(end, end=True)}" for start, end in hours)
 
 
 def _parse_range(part: str, spec: str) -> tuple[time, time]:

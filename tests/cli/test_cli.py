@@ -475,6 +475,18 @@ def test_hours_set_persists(shop: Path) -> None:
     assert shown["timezone"] == "Europe/Berlin"
 
 
+
+def test_hours_show_writes_a_shift_to_midnight_as_24_00(shop: Path) -> None:
+    """What `hours show` prints can be given back to `hours set`: "18:00-00:00" would be refused."""
+    for day, spec in (("sat", "18:00-24:00"), ("sun", "00:00-24:00")):
+        assert run(shop, "hours", "set", day, spec).exit_code == 0
+    shown = json.loads(run(shop, "hours", "show", "--json").stdout)
+    assert shown["week"]["sat"] == "18:00-24:00"
+    assert shown["week"]["sun"] == "00:00-24:00"
+    text = run(shop, "hours", "show").stdout
+    assert "sat  18:00-24:00" in text and "00:00-00:00" not in text
+    assert run(shop, "hours", "set", "sat", shown["week"]["sat"]).exit_code == 0
+
 @pytest.mark.parametrize(("day", "spec"), [
     ("fri", "25:00-26:00"), ("fri", "17:00-09:00"), ("fri", "nine to five"), ("funday", "closed"),
 ])

@@ -21,6 +21,7 @@ from inboxbot.core.hours import (
     WEEKDAYS,
     BusinessCalendar,
     DayHours,
+    format_day_hours,
     parse_day_hours,
 )
 
@@ -108,6 +109,13 @@ def test_parse_day_hours_rejects(spec: str, message: str) -> None:
     assert (
         spec.strip() == "" or repr(spec) in str(info.value) or repr(spec.strip()) in str(info.value)
     )
+
+
+@pytest.mark.parametrize(
+    "spec", ["closed", "09:00-17:00", "09:00-12:00,13:00-17:00", "18:00-24:00", "00:00-24:00"]
+)
+def test_format_day_hours_is_what_parse_day_hours_reads(spec: str) -> None:
+    assert format_day_hours(parse_day_hours(spec)) == spec
 
 
 # -- construction ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ __all__ = [
     "BusinessCalendar",
     "DayHours",
     "format_day_hours",
+    "load_zone",
     "parse_day_hours",
     "validate_day_hours",
 ]
@@ -171,7 +172,7 @@ class BusinessCalendar:
         (missing days are closed); `holidays` is "DE" or "DE-BY" style; `language` names
         holidays (the country's own language when the package lacks a translation)."""
         sets = object.__setattr__  # immutable to callers; only __init__ writes
-        sets(self, "_zone", _load_zone(timezone))
+        sets(self, "_zone", load_zone(timezone))
         sets(self, "_week", _load_week(week))
         sets(self, "_holidays", _load_holidays_code(holidays))
         sets(self, "_language", language)
@@ -387,14 +388,20 @@ class BusinessCalendar:
 # -- construction helpers -------------------------------------------------------------------------
 
 
-def _load_zone(name: str) -> ZoneInfo:
+_ZONE_HELP = "use an IANA zone name such as 'Europe/Berlin', 'Europe/Stockholm' or 'Europe/Tallinn'"
+
+
+def load_zone(name: str) -> ZoneInfo:
+    """The shop's zone by IANA name; shared with the config check so both refuse the same."""
+    # The zoneinfo file "localtime" links to /etc/localtime: the server's own zone, which moves
+    # every promise by the difference when a config written on a laptop runs on a UTC server.
+    if name.strip().lower() == "localtime":
+        mine = f"time zone {name!r} is the server's own zone, not the shop's"
+        raise ValueError(f"{mine}: {_ZONE_HELP}")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {name!r}: use an IANA zone name such as 'Europe/Berlin', "
-            "'Europe/Stockholm' or 'Europe/Tallinn'"
-        ) from None
+        raise ValueError(f"unknown time zone {name!r}: {_ZONE_HELP}") from None
 
 
 def _load_week(week: Mapping[str, Sequence[tuple[time, time]] | str]) -> tuple[DayHours, ...]:

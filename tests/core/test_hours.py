@@ -126,6 +126,8 @@ def test_format_day_hours_is_what_parse_day_hours_reads(spec: str) -> None:
     [
         ({"timezone": "Europe/Berlinn"}, "unknown time zone 'Europe/Berlinn'.*IANA"),
         ({"timezone": "../etc/passwd"}, "unknown time zone"),
+        # The server's own zone (a link to /etc/localtime): UTC on the server, Berlin on a laptop.
+        ({"timezone": "localtime"}, "the server's own zone.*'Europe/Berlin'"),
         ({"week": {"monday": NINE_TO_FIVE}}, r"unknown weekday.*mon, tue"),
         ({"week": {"mon": ((time(9), time(12)), (time(11), time(13)))}}, "overlap"),
         ({"week": {"mon": ((time(17), time(9)),)}}, "does not end after"),

@@ -16,13 +16,12 @@ import subprocess
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from inboxbot.core.durations import parse_duration
-from inboxbot.core.hours import WEEKDAYS, BusinessCalendar, parse_day_hours
+from inboxbot.core.hours import WEEKDAYS, BusinessCalendar, load_zone, parse_day_hours
 from inboxbot.core.language import LANGUAGES
 from inboxbot.errors import ConfigError
 
@@ -439,11 +438,9 @@ def _folders(section: _Section) -> FolderSettings:
 def _hours(section: _Section) -> HoursSettings:
     timezone = section.get("timezone", str, "UTC")
     try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        section.fail(
-            "timezone", f'{timezone!r} is not a time zone; use a name like "Europe/Berlin"'
-        )
+        load_zone(timezone)
+    except ValueError as error:
+        section.fail("timezone", str(error))
     week: dict[str, tuple[tuple[time, time], ...]] = {}
     for day in WEEKDAYS:
         default = "closed" if day in ("sat", "sun") else "09:00-17:00"
@@ -456,7 +453,7 @@ def _hours(section: _Section) -> HoursSettings:
     closed = []
     for value in section.get("closed", list, []):
         try:
-            closed.append(value if isinstance(value, date) else date.fromisoformat(str(value)))
+            closed.append(_closed_date(value))
         except ValueError:
             section.fail("closed", f'has {value!r}; write dates as "2026-12-24"')
     settings = HoursSettings(timezone, week, holidays, tuple(closed))
@@ -465,6 +462,14 @@ def _hours(section: _Section) -> HoursSettings:
     except ValueError as error:
         section.fail("holidays", str(error))
     return settings
+
+
+def _closed_date(value: object) -> date:
+    # A TOML date-time (2026-12-24T00:00:00) is a datetime, which is a date too: refused here,
+    # so the error names [hours].closed and not the calendar check that would refuse it later.
+    if isinstance(value, datetime):
+        raise ValueError(f"{value!r} has a time of day")
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _promise(section: _Section) -> PromiseSettings:

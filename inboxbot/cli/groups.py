@@ -101,15 +101,12 @@ def _vip_entry(entry: str) -> tuple[str, str, Callable[[str], str]]:
 def hours_show(config: ConfigOption = None, json_output: JsonOption = False) -> None:
     """The week in the shop's time zone and the next closures.  Example: inboxbot hours show"""
     from inboxbot.app import utc_now
-    from inboxbot.core.hours import WEEKDAYS
+    from inboxbot.core.hours import WEEKDAYS, format_day_hours
 
     settings = load(config).hours
     calendar = settings.calendar()
     today = utc_now().astimezone(calendar.zone).date()
-    week = {
-        day: ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in settings.week[day]) or "closed"
-        for day in WEEKDAYS
-    }
+    week = {day: format_day_hours(settings.week[day]) for day in WEEKDAYS}
     closures = [(d.isoformat(), why) for d, why in calendar.upcoming_closures(today, 60)]
     if json_output:
         print_json({"timezone": settings.timezone, "week": week, "closures": closures})

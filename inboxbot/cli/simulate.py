@@ -111,11 +111,13 @@ def describe_action(
 
 def _due(engine: Engine, action: Action, triage: Triage, now: datetime, promised: Any) -> datetime:
     from inboxbot.core.durations import parse_duration
+    from inboxbot.core.reminders import due_after
 
     after = str(action.args.get("after", "promise"))
     if after == "promise":
         return promised(engine.config, engine.calendar, triage, now)  # type: ignore[no-any-return]
-    return engine.calendar.add_business_time(now, parse_duration(after))
+    # The daemon's own reckoning (reminders._from_action): whole days are business days.
+    return due_after(engine.calendar, now, parse_duration(after))
 
 
 def simulate(

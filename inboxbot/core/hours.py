@@ -22,6 +22,8 @@ __all__ = [
     "WEEKDAYS",
     "BusinessCalendar",
     "DayHours",
+    "format_day_hours",
+    "load_zone",
     "parse_day_hours",
     "validate_day_hours",
 ]
@@ -60,6 +62,16 @@ def parse_day_hours(spec: str) -> DayHours:
         raise ValueError(f"empty opening hours: {_FORMAT_HELP}")
     pairs = tuple(_parse_range(part.strip(), spec) for part in text.split(","))
     return validate_day_hours(pairs, spec)
+
+
+def format_day_hours(hours: Sequence[tuple[time, time]]) -> str:
+    """The spec parse_day_hours reads back: "09:00-12:00,13:00-17:00", "18:00-24:00", "closed".
+
+    A shift to midnight is written "24:00", since "18:00-00:00" would be refused as backwards.
+    """
+    if not hours:
+        return "closed"
+    return ",".join(f"{_show(start)}-{_show(end, end=True)}" for start, end in hours)
 
 
 def _parse_range(part: str, spec: str) -> tuple[time, time]:
@@ -160,7 +172,7 @@ class BusinessCalendar:
         (missing days are closed); `holidays` is "DE" or "DE-BY" style; `language` names
         holidays (the country's own language when the package lacks a translation)."""
         sets = object.__setattr__  # immutable to callers; only __init__ writes
-        sets(self, "_zone", _load_zone(timezone))
+        sets(self, "_zone", load_zone(timezone))
         sets(self, "_week", _load_week(week))
         sets(self, "_holidays", _load_holidays_code(holidays))
         sets(self, "_language", language)
@@ -376,14 +388,20 @@ class BusinessCalendar:
 # -- construction helpers -------------------------------------------------------------------------
 
 
-def _load_zone(name: str) -> ZoneInfo:
+_ZONE_HELP = "use an IANA zone name such as 'Europe/Berlin', 'Europe/Stockholm' or 'Europe/Tallinn'"
+
+
+def load_zone(name: str) -> ZoneInfo:
+    """The shop's zone by IANA name; shared with the config check so both refuse the same."""
+    # The zoneinfo file "localtime" links to /etc/localtime: the server's own zone, which moves
+    # every promise by the difference when a config written on a laptop runs on a UTC server.
+    if name.strip().lower() == "localtime":
+        mine = f"time zone {name!r} is the server's own zone, not the shop's"
+        raise ValueError(f"{mine}: {_ZONE_HELP}")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {name!r}: use an IANA zone name such as 'Europe/Berlin', "
-            "'Europe/Stockholm' or 'Europe/Tallinn'"
-        ) from None
+        raise ValueError(f"unknown time zone {name!r}: {_ZONE_HELP}") from None
 
 
 def _load_week(week: Mapping[str, Sequence[tuple[time, time]] | str]) -> tuple[DayHours, ...]:

@@ -270,6 +270,20 @@ def test_simulate_at_changes_the_promise(shop: Path) -> None:
     assert "30 November" in friday and "24 November" not in friday
 
 
+
+def test_simulate_shows_the_due_time_the_daemon_files(shop: Path) -> None:
+    """A rule's remind after = "2d" counts two business days (core.reminders.due_after), as the
+    daemon files it: a complaint on Friday 11:00 is due Tuesday 11:00, not 16 open hours later."""
+    rules = shop / "rules" / "10-default.toml"
+    text = rules.read_text()
+    assert 'then.remind = { after = "promise", to = "staff" }' in text
+    rules.write_text(text.replace('after = "promise"', 'after = "2d"', 1))
+    source = DEMO / "01-en-damaged-mug-complaint.eml"
+    (item,) = simulate(shop, source, at="2026-11-27T11:00+01:00")
+    (remind,) = [a for a in _active(item) if a["type"] == "remind"]
+    assert remind["due"] == "2026-12-01T11:00:00+01:00"
+
+
 def test_simulate_text_output(shop: Path) -> None:
     result = run(shop, "simulate", str(DEMO / "14-en-to-sales-address.eml"), "--at", MONDAY)
     assert result.exit_code == 0, result.output
@@ -470,6 +484,18 @@ def test_hours_set_persists(shop: Path) -> None:
     assert shown["week"]["sat"] == "closed"
     assert shown["timezone"] == "Europe/Berlin"
 
+
+
+def test_hours_show_writes_a_shift_to_midnight_as_24_00(shop: Path) -> None:
+    """What `hours show` prints can be given back to `hours set`: "18:00-00:00" would be refused."""
+    for day, spec in (("sat", "18:00-24:00"), ("sun", "00:00-24:00")):
+        assert run(shop, "hours", "set", day, spec).exit_code == 0
+    shown = json.loads(run(shop, "hours", "show", "--json").stdout)
+    assert shown["week"]["sat"] == "18:00-24:00"
+    assert shown["week"]["sun"] == "00:00-24:00"
+    text = run(shop, "hours", "show").stdout
+    assert "sat  18:00-24:00" in text and "00:00-00:00" not in text
+    assert run(shop, "hours", "set", "sat", shown["week"]["sat"]).exit_code == 0
 
 @pytest.mark.parametrize(("day", "spec"), [
     ("fri", "25:00-26:00"), ("fri", "17:00-09:00"), ("fri", "nine to five"), ("funday", "closed"),

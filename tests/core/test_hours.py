@@ -21,6 +21,7 @@ from inboxbot.core.hours import (
     WEEKDAYS,
     BusinessCalendar,
     DayHours,
+    format_day_hours,
     parse_day_hours,
 )
 
@@ -110,6 +111,13 @@ def test_parse_day_hours_rejects(spec: str, message: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "spec", ["closed", "09:00-17:00", "09:00-12:00,13:00-17:00", "18:00-24:00", "00:00-24:00"]
+)
+def test_format_day_hours_is_what_parse_day_hours_reads(spec: str) -> None:
+    assert format_day_hours(parse_day_hours(spec)) == spec
+
+
 # -- construction ---------------------------------------------------------------------------------
 
 
@@ -118,6 +126,8 @@ def test_parse_day_hours_rejects(spec: str, message: str) -> None:
     [
         ({"timezone": "Europe/Berlinn"}, "unknown time zone 'Europe/Berlinn'.*IANA"),
         ({"timezone": "../etc/passwd"}, "unknown time zone"),
+        # The server's own zone (a link to /etc/localtime): UTC on the server, Berlin on a laptop.
+        ({"timezone": "localtime"}, "the server's own zone.*'Europe/Berlin'"),
         ({"week": {"monday": NINE_TO_FIVE}}, r"unknown weekday.*mon, tue"),
         ({"week": {"mon": ((time(9), time(12)), (time(11), time(13)))}}, "overlap"),
         ({"week": {"mon": ((time(17), time(9)),)}}, "does not end after"),

@@ -462,6 +462,14 @@ def _load_year(code: tuple[str, str | None] | None, year: int, language: str) ->
 
     country, subdiv = code
     table = holidays_lib.country_holidays(country, subdiv=subdiv, years=year, language=language)
+    if holidays_lib.DE_FACTO in table.supported_categories:
+        # Days a country keeps as holidays without a law saying so: Sweden's Midsummer Eve,
+        # Christmas Eve and New Year's Eve, when hardly a shop is open. Public ones alone
+        # promised Swedish customers an answer on Julafton.
+        table = holidays_lib.country_holidays(
+            country, subdiv=subdiv, years=year, language=language,
+            categories=(holidays_lib.PUBLIC, holidays_lib.DE_FACTO),
+        )
     # Several holidays on one day come back joined with "; " already.
     return {day: str(name) for day, name in table.items() if day.year == year}
 

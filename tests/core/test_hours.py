@@ -368,13 +368,14 @@ def test_a_long_closure_within_the_scan_limit_is_fine() -> None:
         (office("DE"), ber(2026, 12, 23, 18), 8 * H, ber(2026, 12, 24, 17)),
         (office("DE"), ber(2026, 12, 24, 16), 2 * H, ber(2026, 12, 28, 10)),
         (office("DE", closed=(XMAS_EVE,)), ber(2026, 12, 23, 18), 8 * H, ber(2026, 12, 28, 17)),
-        # SE: 24 Dec is no public holiday, 25 Dec is.
-        (office("SE"), sto(2026, 12, 24, 16), 2 * H, sto(2026, 12, 28, 10)),
+        # SE: 24 Dec is no public holiday but a de facto one (Julafton), 25 Dec is public.
+        (office("SE"), sto(2026, 12, 23, 16), 2 * H, sto(2026, 12, 28, 10)),
+        (office("SE"), sto(2026, 12, 24, 10), 2 * H, sto(2026, 12, 28, 11)),
         # EE: 24, 25 and 26 Dec are all public holidays.
         (office("EE"), tal(2026, 12, 23, 16), 2 * H, tal(2026, 12, 28, 10)),
         # New Year: 1 Jan 2027 is a Friday in all three countries.
         (office("DE"), ber(2026, 12, 31, 16), 2 * H, ber(2027, 1, 4, 10)),
-        (office("SE"), sto(2026, 12, 31, 16), 2 * H, sto(2027, 1, 4, 10)),
+        (office("SE"), sto(2026, 12, 30, 16), 2 * H, sto(2027, 1, 4, 10)),  # 31 Dec: de facto
         (office("EE"), tal(2026, 12, 31, 18), 8 * H, tal(2027, 1, 4, 17)),
         # Friday evening before Pentecost Monday (25 May 2026): a holiday in DE, not SE or EE.
         (office("DE"), ber(2026, 5, 22, 18), 1 * H, ber(2026, 5, 26, 10)),
@@ -724,3 +725,17 @@ def test_is_open_reads_the_wall_clock(cal: BusinessCalendar, t: datetime) -> Non
 
 def _is_extra_closed(cal: BusinessCalendar, day: date) -> bool:
     return cal.is_closed_day(day) and cal.holiday_name(day) is None
+
+
+@pytest.mark.parametrize(("code", "day", "closed"), [
+    # Sweden's de facto holidays: Midsummer Eve, Christmas Eve, New Year's Eve (Julafton...).
+    ("SE", date(2026, 6, 19), True),
+    ("SE", date(2026, 12, 24), True),
+    ("SE", date(2026, 12, 31), True),
+    ("SE", date(2026, 12, 23), False),  # "Day before Christmas Eve (from 2pm)": a bank half day
+    # Germany and Estonia have no de facto category: 24 Dec is a working day in Germany.
+    ("DE", date(2026, 12, 24), False),
+    ("EE", date(2026, 12, 24), True),  # a public holiday there
+])
+def test_a_countrys_de_facto_holidays_are_closed(code: str, day: date, closed: bool) -> None:
+    assert office(code).is_closed_day(day) is closed

@@ -7,11 +7,14 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 
 class BusinessClock(Protocol):
+    @property
+    def zone(self) -> tzinfo: ...
+
     def business_time_between(self, a: datetime, b: datetime) -> timedelta: ...
 
 
@@ -44,8 +47,11 @@ class ComplaintStats:
         }
 
 
-def week_of(moment: datetime) -> str:
-    year, week, _ = moment.isocalendar()
+def week_of(moment: datetime, zone: tzinfo | None = None) -> str:
+    """ISO week of `moment` on the shop's wall clock: a complaint at Monday 00:30 in the shop
+    belongs to that Monday's week, though it is still Sunday in UTC."""
+    local = moment if zone is None else moment.astimezone(zone)
+    year, week, _ = local.isocalendar()
     return f"{year}-W{week:02d}"
 
 
@@ -54,6 +60,12 @@ def percentile(values: Sequence[timedelta], share: float) -> timedelta:
     ordered = sorted(values)
     rank = max(1, -(-int(share * 100) * len(ordered) // 100))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+def customer_key(address: object) -> str:
+    """The customer an address stands for, as the history keys it (adapters.store._norm), so
+    repeat complainers here are the senders `sender = repeat` sees: case does not matter."""
+    return str(address or "").strip().lower()
 
 
 def _cues(record: Mapping[str, Any]) -> Iterable[str]:
@@ -69,10 +81,10 @@ def complaint_stats(
     top: int = 10,
 ) -> ComplaintStats:
     rows = sorted(records, key=lambda r: r["at"])
-    weeks = Counter(week_of(r["at"]) for r in rows)
+    weeks = Counter(week_of(r["at"], calendar.zone) for r in rows)
     categories = Counter(c for r in rows for c in r.get("categories", ()))
     cues = Counter(cue for r in rows for cue in _cues(r))
-    customers = Counter(str(r.get("customer", "")) for r in rows)
+    customers = Counter(customer_key(r.get("customer")) for r in rows)
     answered = [r for r in rows if r.get("answered_at")]
     waits = [calendar.business_time_between(r["at"], r["answered_at"]) for r in answered]
     promised = [r for r in answered if r.get("due")]

@@ -55,3 +55,21 @@ def test_percentile_nearest_rank() -> None:
     assert percentile(values, 0.9) == timedelta(hours=9)
     assert percentile(values, 0.5) == timedelta(hours=5)
     assert week_of(MON) == "2026-W48"
+
+
+def test_weeks_are_iso_weeks_in_the_shops_time_zone() -> None:
+    # Monday 2026-11-30 00:30 in Stockholm is Sunday 23:30 UTC: the shop's week 49, not 48.
+    calendar = BusinessCalendar("Europe/Stockholm", {"mon": "09:00-17:00"})
+    monday_night = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)
+    # Friday 2027-01-01 is in ISO week 2026-W53 (2026 has 53 ISO weeks).
+    new_year = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
+    stats = complaint_stats([record(monday_night), record(new_year)], calendar)
+    assert dict(stats.per_week) == {"2026-W49": 1, "2026-W53": 1}
+
+
+def test_repeat_complainers_count_an_address_whatever_its_case() -> None:
+    # History (and so `sender = repeat`) keys a customer by the lower-cased address.
+    rows = [record(MON, "Anna@X.example"), record(MON, "anna@x.example"),
+            record(MON, "ANNA@x.example")]
+    stats = complaint_stats(rows, CAL, repeat_threshold=3)
+    assert stats.repeat_complainers == (("anna@x.example", 3),)

@@ -764,6 +764,10 @@ class Executor:
                 continue
             if outcome.uid in replayed:
                 continue  # recorded before the crash that interrupted this batch
+            if message.message_id and self.store.complaint(message.message_id) is not None:
+                # The same complaint again (copied back to the watched folder without our
+                # marks, or delivered twice): counted once, in the log and in the history.
+                continue
             verdict = triage.verdict if triage else None
             categories = tuple(verdict.categories) if verdict is not None else ()
             address = message.sender.addr

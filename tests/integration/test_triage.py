@@ -151,3 +151,22 @@ def test_the_answered_flag_marks_the_complaint_answered(shop) -> None:
     stats = json.loads(result.output)
     assert stats["total"] == 1 and stats["answered"] == 1, stats
     assert stats["median_first_response_hours"] is not None
+
+
+def test_a_complaint_seen_again_is_logged_once(shop) -> None:
+    """The same complaint back in INBOX without our marks (a mail client that moves by copying
+    it back, or the shop's MTA delivering it twice): one complaint, one history entry, so
+    neither `stats` nor `sender = repeat` counts it twice."""
+    from inboxbot.adapters.store import StateStore
+
+    mail = _copy("en-01-damaged-lamp.eml", 3, "twice@customer.example")
+    shop.dovecot.append("INBOX", mail)
+    serve(shop.config(), once=True)
+    shop.dovecot.append("INBOX", mail)
+    serve(shop.config(), once=True)
+
+    with StateStore(shop.directory / "state.json") as store:
+        logged = [c for c in store.complaints() if c["message_id"] == "<triage3@customer.example>"]
+        history = store.history("twice@customer.example")
+    assert len(logged) == 1, logged
+    assert len(history) == 1, history

@@ -14,13 +14,15 @@ from inboxbot.ports import Mailbox
 
 log = logging.getLogger("inboxbot")
 
+SEEN = "$InboxbotSeen"  # as service.SEEN; not imported: service imports reminders, which imports us
+
 
 def sync_answers(mailbox: Mailbox, store: Any, sent_folder: str, now: datetime) -> int:
     """Scan Sent mail not seen before; returns how many complaints became answered."""
     state = mailbox.select(sent_folder)
     mark = store.watermark(sent_folder)
     after = mark[1] if mark and mark[0] == state.uidvalidity else 0
-    uids = [uid for uid in mailbox.search_unprocessed(after) if uid > after]
+    uids = _unprocessed(mailbox, after)
     if not uids:
         return 0
     answered = 0
@@ -39,6 +41,18 @@ def sync_answers(mailbox: Mailbox, store: Any, sent_folder: str, now: datetime) 
     if answered:
         log.info("%d complaint(s) answered by staff replies in %s", answered, sent_folder)
     return answered
+
+
+def _unprocessed(mailbox: Any, after: int) -> list[int]:
+    """UIDs above `after` without our $InboxbotSeen (our own replies' copies carry it). The
+    reminders' mailbox (reminders.TwoConnections, Sent on its second connection) has SEARCH
+    but not the adapters' search_unprocessed."""
+    finder = getattr(mailbox, "search_unprocessed", None)
+    if finder is not None:
+        found = finder(after)
+    else:
+        found = mailbox.search(["UID", f"{after + 1}:*", "NOT", "KEYWORD", SEEN])
+    return sorted(uid for uid in found if uid > after)  # "n:*" includes the highest UID
 
 
 # A complaint still unanswered after this long is no longer looked for by its \\Answered flag.

@@ -7,6 +7,7 @@ import email
 import email.policy
 import json
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -170,3 +171,26 @@ def test_a_complaint_seen_again_is_logged_once(shop) -> None:
         history = store.history("twice@customer.example")
     assert len(logged) == 1, logged
     assert len(history) == 1, history
+
+
+def test_a_staff_reply_sent_while_we_were_down_marks_the_complaint_answered(shop) -> None:
+    """inboxbot was stopped (or starts on a backlog): the complaint is in INBOX and staff's
+    reply to it in Sent before the first pass. The Sent scan must not pass over the reply
+    because the complaint was not logged yet: it counts as answered, at the reply's Date."""
+    shop.dovecot.append("INBOX", _copy("en-01-damaged-lamp.eml", 4, "down@customer.example"))
+    staff = email.message.EmailMessage()
+    staff["From"] = "support@shop.example"
+    staff["To"] = "down@customer.example"
+    staff["Subject"] = "Re: your lamp"
+    staff["In-Reply-To"] = "<triage4@customer.example>"
+    staff["Date"] = email.utils.format_datetime(datetime.now(UTC))
+    staff.set_content("So sorry! A new lamp is on its way.")
+    shop.dovecot.create_folder("Sent")
+    shop.dovecot.append("Sent", bytes(staff))
+
+    serve(shop.config(), once=True)
+    serve(shop.config(), once=True)
+
+    result = CliRunner().invoke(app, ["stats", "-c", str(shop.config_path), "--json"])
+    stats = json.loads(result.output)
+    assert stats["total"] == 1 and stats["answered"] == 1, stats

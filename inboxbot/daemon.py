@@ -223,7 +223,11 @@ def _prune_daily(config: Config, store: Any, now: datetime) -> None:
     """Keeps the state file small after a year of mail; once a day is plenty."""
     if _last_prune and now - _last_prune[0] < timedelta(days=1):
         return
-    keep = max(timedelta(days=config.triage.history_days), config.autoreply.per_sender * 2)
+    triage = config.triage
+    # `sender = repeat` counts complaints over repeat_days: a shorter history_days would
+    # forget them (and repeat_complainers in stats with them).
+    keep = max(timedelta(days=max(triage.history_days, triage.repeat_days)),
+               config.autoreply.per_sender * 2)
     removed = store.prune(now, keep)
     store.flush()
     _last_prune[:] = [now]

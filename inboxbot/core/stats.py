@@ -77,14 +77,21 @@ def complaint_stats(
     records: Iterable[Mapping[str, Any]],
     calendar: BusinessClock,
     *,
+    since: datetime | None = None,
+    repeat_since: datetime | None = None,
     repeat_threshold: int = 3,
     top: int = 10,
 ) -> ComplaintStats:
-    rows = sorted(records, key=lambda r: r["at"])
+    """Figures for the complaints at or after `since` (all when None); repeat complainers are
+    counted from `repeat_since` instead ([triage] repeat_days ago), so they are the customers
+    `sender = repeat` sees, whatever window the rest covers."""
+    every = sorted(records, key=lambda r: r["at"])
+    rows = [r for r in every if since is None or r["at"] >= since]
+    recent = rows if repeat_since is None else [r for r in every if r["at"] >= repeat_since]
     weeks = Counter(week_of(r["at"], calendar.zone) for r in rows)
     categories = Counter(c for r in rows for c in r.get("categories", ()))
     cues = Counter(cue for r in rows for cue in _cues(r))
-    customers = Counter(customer_key(r.get("customer")) for r in rows)
+    customers = Counter(customer_key(r.get("customer")) for r in recent)
     answered = [r for r in rows if r.get("answered_at")]
     waits = [calendar.business_time_between(r["at"], r["answered_at"]) for r in answered]
     promised = [r for r in answered if r.get("due")]

@@ -73,3 +73,19 @@ def test_repeat_complainers_count_an_address_whatever_its_case() -> None:
             record(MON, "ANNA@x.example")]
     stats = complaint_stats(rows, CAL, repeat_threshold=3)
     assert stats.repeat_complainers == (("anna@x.example", 3),)
+
+
+def test_repeat_complainers_are_those_sender_repeat_sees() -> None:
+    # `sender = repeat` counts complaints over [triage] repeat_days (90), whatever --since says:
+    # with --since 30d a customer with three complaints in 60 days is `repeat` and was missing,
+    # with --since 365d one with three in a year is not `repeat` and was listed.
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    rows = [record(now - timedelta(days=d), "recent@x.example") for d in (1, 40, 60)]
+    rows += [record(now - timedelta(days=d), "yearly@x.example") for d in (2, 150, 300)]
+    stats = complaint_stats(rows, CAL, since=now - timedelta(days=30),
+                            repeat_since=now - timedelta(days=90), repeat_threshold=3)
+    assert stats.total == 2  # one each within the 30 days
+    assert stats.repeat_complainers == (("recent@x.example", 3),)
+    everything = complaint_stats(rows, CAL, since=now - timedelta(days=365),
+                                 repeat_since=now - timedelta(days=90), repeat_threshold=3)
+    assert everything.total == 6 and everything.repeat_complainers == (("recent@x.example", 3),)

@@ -29,7 +29,7 @@ def show_stats(config: Config, since: timedelta, as_json: bool) -> None:
     stats = complaint_stats(read_complaints(config.paths.state), config.hours.calendar(),
                             since=start,
                             repeat_since=now - timedelta(days=config.triage.repeat_days),
-                            repeat_threshold=config.triage.repeat_complaints)
+                            repeat_threshold=config.triage.repeat_complaints, now=now)
     if as_json:
         print_json(stats.to_json())
         return

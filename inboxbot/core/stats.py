@@ -28,7 +28,8 @@ class ComplaintStats:
     answered: int
     median_first_response: timedelta | None  # business time
     p90_first_response: timedelta | None
-    within_promise: float | None  # share of answered complaints answered by their due time
+    # share of the promises settled (answered, or due and still unanswered) that were kept
+    within_promise: float | None
 
     def to_json(self) -> dict[str, Any]:
         def hours(value: timedelta | None) -> float | None:
@@ -81,10 +82,12 @@ def complaint_stats(
     repeat_since: datetime | None = None,
     repeat_threshold: int = 3,
     top: int = 10,
+    now: datetime | None = None,
 ) -> ComplaintStats:
     """Figures for the complaints at or after `since` (all when None); repeat complainers are
     counted from `repeat_since` instead ([triage] repeat_days ago), so they are the customers
-    `sender = repeat` sees, whatever window the rest covers."""
+    `sender = repeat` sees, whatever window the rest covers. A complaint still unanswered at
+    `now` after its promise fell due broke that promise, and counts so."""
     every = sorted(records, key=lambda r: r["at"])
     rows = [r for r in every if since is None or r["at"] >= since]
     recent = rows if repeat_since is None else [r for r in every if r["at"] >= repeat_since]
@@ -94,8 +97,8 @@ def complaint_stats(
     customers = Counter(customer_key(r.get("customer")) for r in recent)
     answered = [r for r in rows if r.get("answered_at")]
     waits = [calendar.business_time_between(r["at"], r["answered_at"]) for r in answered]
-    promised = [r for r in answered if r.get("due")]
-    on_time = sum(1 for r in promised if r["answered_at"] <= r["due"])
+    promised = [r for r in rows if r.get("due") and _promise_settled(r, now)]
+    on_time = sum(1 for r in promised if r.get("answered_at") and r["answered_at"] <= r["due"])
     return ComplaintStats(
         total=len(rows),
         per_week=tuple(sorted(weeks.items())),
@@ -109,6 +112,14 @@ def complaint_stats(
         p90_first_response=percentile(waits, 0.9) if waits else None,
         within_promise=round(on_time / len(promised), 3) if promised else None,
     )
+
+
+def _promise_settled(record: Mapping[str, Any], now: datetime | None) -> bool:
+    """Answered, or unanswered past its due time: kept or broken either way. Without `now`
+    only answered complaints are known to be settled."""
+    if record.get("answered_at"):
+        return True
+    return now is not None and bool(now > record["due"])
 
 
 def _median(values: Sequence[timedelta]) -> timedelta | None:

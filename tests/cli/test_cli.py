@@ -675,3 +675,19 @@ def test_stats_repeat_complainers_are_the_customers_sender_repeat_sees(shop: Pat
     last_year = json.loads(run(shop, "stats", "--json", "--since", "365d").output)
     assert last_year["total"] == 6
     assert last_year["repeat_complainers"] == {"recent@x.example": 3}
+
+
+def test_stats_within_the_promise_counts_the_complaints_still_waiting_past_it(
+    shop: Path,
+) -> None:
+    # Two complaints were promised an answer right away: one was answered then, one has been
+    # waiting for five days. Half the promises were kept, not all of them.
+    from inboxbot.adapters.store import StateStore
+
+    _log_complaints(shop, [("a@x.example", 5), ("b@x.example", 5)])
+    with StateStore(shop / "state.json") as store:
+        store.update_complaint("<0@x>", answered_at=store.complaint("<0@x>")["due"])  # type: ignore[index]
+        store.flush()
+    result = run(shop, "stats", "--json")
+    assert json.loads(result.output)["within_promise"] == 0.5
+    assert "answered within the promise: 50%" in run(shop, "stats").output

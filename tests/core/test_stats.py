@@ -89,3 +89,15 @@ def test_repeat_complainers_are_those_sender_repeat_sees() -> None:
     everything = complaint_stats(rows, CAL, since=now - timedelta(days=365),
                                  repeat_since=now - timedelta(days=90), repeat_threshold=3)
     assert everything.total == 6 and everything.repeat_complainers == (("recent@x.example", 3),)
+
+
+def test_an_unanswered_complaint_past_its_promise_was_not_answered_within_it() -> None:
+    # Ten complaints promised an answer by Monday 12:00; one answered at 11:00, nine still
+    # waiting on Tuesday: 10% kept the promise, not 100%. One not due yet does not count.
+    due = MON + timedelta(hours=2)
+    rows = [record(MON, answered=MON + timedelta(hours=1), due=due)]
+    rows += [record(MON, due=due) for _ in range(9)]
+    rows.append(record(MON + timedelta(days=1), due=MON + timedelta(days=1, hours=2)))
+    stats = complaint_stats(rows, CAL, now=MON + timedelta(days=1, hours=1))
+    assert stats.within_promise == 0.1
+    assert stats.to_json()["within_promise"] == 0.1

@@ -30,17 +30,26 @@ def sync_answers(mailbox: Mailbox, store: Any, sent_folder: str, now: datetime) 
         reply = parse_message(fetched.raw, headers_only=True)
         if reply.header("auto-submitted") not in (None, "no"):
             continue  # our own acknowledgements are not answers
-        when = reply.date or now
         for message_id in dict.fromkeys((reply.in_reply_to, *reply.references)):
             complaint = store.complaint(message_id) if message_id else None
             if complaint is not None and not complaint.get("answered_at"):
-                store.update_complaint(message_id, answered_at=when)  # the first answer counts
+                # the first answer counts
+                store.update_complaint(message_id, answered_at=_answer_time(
+                    reply.date, complaint["at"], now))
                 answered += 1
     store.set_watermark(sent_folder, state.uidvalidity, max(uids))
     store.flush()
     if answered:
         log.info("%d complaint(s) answered by staff replies in %s", answered, sent_folder)
     return answered
+
+
+def _answer_time(dated: datetime | None, asked: datetime, now: datetime) -> datetime:
+    """When a staff reply answered a complaint asked at `asked`: its Date, or `now` when it
+    has none or one without a zone ("-0000" parses naive, which the state cannot hold); never
+    before the complaint nor after now, whatever the staff's clock said."""
+    when = dated if dated is not None and dated.utcoffset() is not None else now
+    return min(max(when, asked), now)
 
 
 def _unprocessed(mailbox: Any, after: int) -> list[int]:

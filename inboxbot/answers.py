@@ -14,13 +14,15 @@ from inboxbot.ports import Mailbox
 
 log = logging.getLogger("inboxbot")
 
+SEEN = "$InboxbotSeen"  # as service.SEEN; not imported: service imports reminders, which imports us
+
 
 def sync_answers(mailbox: Mailbox, store: Any, sent_folder: str, now: datetime) -> int:
     """Scan Sent mail not seen before; returns how many complaints became answered."""
     state = mailbox.select(sent_folder)
     mark = store.watermark(sent_folder)
     after = mark[1] if mark and mark[0] == state.uidvalidity else 0
-    uids = [uid for uid in mailbox.search_unprocessed(after) if uid > after]
+    uids = _unprocessed(mailbox, after)
     if not uids:
         return 0
     answered = 0
@@ -28,17 +30,38 @@ def sync_answers(mailbox: Mailbox, store: Any, sent_folder: str, now: datetime) 
         reply = parse_message(fetched.raw, headers_only=True)
         if reply.header("auto-submitted") not in (None, "no"):
             continue  # our own acknowledgements are not answers
-        when = reply.date or now
         for message_id in dict.fromkeys((reply.in_reply_to, *reply.references)):
             complaint = store.complaint(message_id) if message_id else None
             if complaint is not None and not complaint.get("answered_at"):
-                store.update_complaint(message_id, answered_at=when)  # the first answer counts
+                # the first answer counts
+                store.update_complaint(message_id, answered_at=_answer_time(
+                    reply.date, complaint["at"], now))
                 answered += 1
     store.set_watermark(sent_folder, state.uidvalidity, max(uids))
     store.flush()
     if answered:
         log.info("%d complaint(s) answered by staff replies in %s", answered, sent_folder)
     return answered
+
+
+def _answer_time(dated: datetime | None, asked: datetime, now: datetime) -> datetime:
+    """When a staff reply answered a complaint asked at `asked`: its Date, or `now` when it
+    has none or one without a zone ("-0000" parses naive, which the state cannot hold); never
+    before the complaint nor after now, whatever the staff's clock said."""
+    when = dated if dated is not None and dated.utcoffset() is not None else now
+    return min(max(when, asked), now)
+
+
+def _unprocessed(mailbox: Any, after: int) -> list[int]:
+    """UIDs above `after` without our $InboxbotSeen (our own replies' copies carry it). The
+    reminders' mailbox (reminders.TwoConnections, Sent on its second connection) has SEARCH
+    but not the adapters' search_unprocessed."""
+    finder = getattr(mailbox, "search_unprocessed", None)
+    if finder is not None:
+        found = finder(after)
+    else:
+        found = mailbox.search(["UID", f"{after + 1}:*", "NOT", "KEYWORD", SEEN])
+    return sorted(uid for uid in found if uid > after)  # "n:*" includes the highest UID
 
 
 # A complaint still unanswered after this long is no longer looked for by its \\Answered flag.

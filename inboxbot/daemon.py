@@ -172,10 +172,13 @@ def _watch(
                 reminders.engine = fresh
             if not dry_run:
                 mailbox.ensure_folders(folders_needed(fresh.config, fresh))
-        if not dry_run:  # before the pass: run_pass leaves the watched folder selected for IDLE
-            sync_answers(mailbox, store, engine.config.folders.sent, clock())
         outcomes = run_pass(engine, mailbox, executor, store, progress=progress,
                             stopping=lambda: lifecycle.stopping, keep=dry_run)
+        if reminders is not None:
+            # After the pass, so a staff reply already in Sent when we start (or come back
+            # after downtime) finds the complaint it answers logged. On the reminders' second
+            # connection: the daemon's stays on the watched folder for IDLE.
+            sync_answers(reminders.mailbox, store, engine.config.folders.sent, clock())
         if reminders is not None and not lifecycle.stopping:  # SIGTERM: they keep till the start
             reminders.run()
         if not dry_run:
@@ -220,7 +223,11 @@ def _prune_daily(config: Config, store: Any, now: datetime) -> None:
     """Keeps the state file small after a year of mail; once a day is plenty."""
     if _last_prune and now - _last_prune[0] < timedelta(days=1):
         return
-    keep = max(timedelta(days=config.triage.history_days), config.autoreply.per_sender * 2)
+    triage = config.triage
+    # `sender = repeat` counts complaints over repeat_days: a shorter history_days would
+    # forget them (and repeat_complainers in stats with them).
+    keep = max(timedelta(days=max(triage.history_days, triage.repeat_days)),
+               config.autoreply.per_sender * 2)
     removed = store.prune(now, keep)
     store.flush()
     _last_prune[:] = [now]

@@ -764,15 +764,20 @@ class Executor:
                 continue
             if outcome.uid in replayed:
                 continue  # recorded before the crash that interrupted this batch
+            if message.message_id and self.store.complaint(message.message_id) is not None:
+                # The same complaint again (copied back to the watched folder without our
+                # marks, or delivered twice): counted once, in the log and in the history.
+                continue
             verdict = triage.verdict if triage else None
             categories = tuple(verdict.categories) if verdict is not None else ()
             address = message.sender.addr
-            self.store.record_message(address, now, known.complaint, categories)
+            written = _written(message, now)
+            self.store.record_message(address, written, known.complaint, categories)
             facts = outcome.facts if known.complaint else None
             if facts is not None:
                 self.store.log_complaint(
                     {
-                        "at": now,
+                        "at": written,
                         "customer": address,
                         "message_id": message.message_id,
                         "language": facts.language,
@@ -784,6 +789,21 @@ class Executor:
                     }
                 )
         self.store.flush()
+
+
+# A Date further back than the complaint log keeps (adapters.store.COMPLAINTS_KEEP) is a wrong
+# clock rather than a backlog: such mail is logged as written now.
+WRITTEN_MAX_AGE = timedelta(days=366)
+
+
+def _written(message: Message, now: datetime) -> datetime:
+    """When the customer wrote: the Date header, so a backlog's complaints (a first start,
+    a restart after downtime) fall in their own weeks and their first response is timed from
+    then, not from the pass. `now` when the Date is missing, in the future or implausibly old."""
+    date = message.date
+    if date is None or date.tzinfo is None or date > now or date < now - WRITTEN_MAX_AGE:
+        return now
+    return date.astimezone(now.tzinfo)
 
 
 def _log_unanswered(outcome: Outcome) -> None:

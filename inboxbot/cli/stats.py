@@ -24,10 +24,12 @@ def show_stats(config: Config, since: timedelta, as_json: bool) -> None:
     from inboxbot.cli.common import print_json
     from inboxbot.core.stats import complaint_stats
 
-    start = utc_now() - since
-    records = [r for r in read_complaints(config.paths.state) if r["at"] >= start]
-    stats = complaint_stats(records, config.hours.calendar(),
-                            repeat_threshold=config.triage.repeat_complaints)
+    now = utc_now()
+    start = now - since
+    stats = complaint_stats(read_complaints(config.paths.state), config.hours.calendar(),
+                            since=start,
+                            repeat_since=now - timedelta(days=config.triage.repeat_days),
+                            repeat_threshold=config.triage.repeat_complaints, now=now)
     if as_json:
         print_json(stats.to_json())
         return
@@ -35,7 +37,9 @@ def show_stats(config: Config, since: timedelta, as_json: bool) -> None:
     _chart("per week", stats.per_week)
     _chart("per category", stats.per_category)
     _chart("recurring words", stats.top_cues)
-    _chart("repeat complainers", stats.repeat_complainers)
+    triage = config.triage  # the `sender = repeat` window, not --since
+    window = f"{triage.repeat_complaints}+ in the last {triage.repeat_days} days"
+    _chart(f"repeat complainers ({window})", stats.repeat_complainers)
     typer.echo(f"\nanswered: {stats.answered} of {stats.total}")
     typer.echo(f"first response: median {_hours(stats.median_first_response)}, "
                f"p90 {_hours(stats.p90_first_response)}")

@@ -7,11 +7,14 @@ import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol
 
 
 class BusinessClock(Protocol):
+    @property
+    def zone(self) -> tzinfo: ...
+
     def business_time_between(self, a: datetime, b: datetime) -> timedelta: ...
 
 
@@ -25,7 +28,8 @@ class ComplaintStats:
     answered: int
     median_first_response: timedelta | None  # business time
     p90_first_response: timedelta | None
-    within_promise: float | None  # share of answered complaints answered by their due time
+    # share of the promises settled (answered, or due and still unanswered) that were kept
+    within_promise: float | None
 
     def to_json(self) -> dict[str, Any]:
         def hours(value: timedelta | None) -> float | None:
@@ -44,8 +48,11 @@ class ComplaintStats:
         }
 
 
-def week_of(moment: datetime) -> str:
-    year, week, _ = moment.isocalendar()
+def week_of(moment: datetime, zone: tzinfo | None = None) -> str:
+    """ISO week of `moment` on the shop's wall clock: a complaint at Monday 00:30 in the shop
+    belongs to that Monday's week, though it is still Sunday in UTC."""
+    local = moment if zone is None else moment.astimezone(zone)
+    year, week, _ = local.isocalendar()
     return f"{year}-W{week:02d}"
 
 
@@ -54,6 +61,12 @@ def percentile(values: Sequence[timedelta], share: float) -> timedelta:
     ordered = sorted(values)
     rank = max(1, -(-int(share * 100) * len(ordered) // 100))
     return ordered[min(rank, len(ordered)) - 1]
+
+
+def customer_key(address: object) -> str:
+    """The customer an address stands for, as the history keys it (adapters.store._norm), so
+    repeat complainers here are the senders `sender = repeat` sees: case does not matter."""
+    return str(address or "").strip().lower()
 
 
 def _cues(record: Mapping[str, Any]) -> Iterable[str]:
@@ -65,18 +78,27 @@ def complaint_stats(
     records: Iterable[Mapping[str, Any]],
     calendar: BusinessClock,
     *,
+    since: datetime | None = None,
+    repeat_since: datetime | None = None,
     repeat_threshold: int = 3,
     top: int = 10,
+    now: datetime | None = None,
 ) -> ComplaintStats:
-    rows = sorted(records, key=lambda r: r["at"])
-    weeks = Counter(week_of(r["at"]) for r in rows)
+    """Figures for the complaints at or after `since` (all when None); repeat complainers are
+    counted from `repeat_since` instead ([triage] repeat_days ago), so they are the customers
+    `sender = repeat` sees, whatever window the rest covers. A complaint still unanswered at
+    `now` after its promise fell due broke that promise, and counts so."""
+    every = sorted(records, key=lambda r: r["at"])
+    rows = [r for r in every if since is None or r["at"] >= since]
+    recent = rows if repeat_since is None else [r for r in every if r["at"] >= repeat_since]
+    weeks = Counter(week_of(r["at"], calendar.zone) for r in rows)
     categories = Counter(c for r in rows for c in r.get("categories", ()))
     cues = Counter(cue for r in rows for cue in _cues(r))
-    customers = Counter(str(r.get("customer", "")) for r in rows)
+    customers = Counter(customer_key(r.get("customer")) for r in recent)
     answered = [r for r in rows if r.get("answered_at")]
     waits = [calendar.business_time_between(r["at"], r["answered_at"]) for r in answered]
-    promised = [r for r in answered if r.get("due")]
-    on_time = sum(1 for r in promised if r["answered_at"] <= r["due"])
+    promised = [r for r in rows if r.get("due") and _promise_settled(r, now)]
+    on_time = sum(1 for r in promised if r.get("answered_at") and r["answered_at"] <= r["due"])
     return ComplaintStats(
         total=len(rows),
         per_week=tuple(sorted(weeks.items())),
@@ -90,6 +112,14 @@ def complaint_stats(
         p90_first_response=percentile(waits, 0.9) if waits else None,
         within_promise=round(on_time / len(promised), 3) if promised else None,
     )
+
+
+def _promise_settled(record: Mapping[str, Any], now: datetime | None) -> bool:
+    """Answered, or unanswered past its due time: kept or broken either way. Without `now`
+    only answered complaints are known to be settled."""
+    if record.get("answered_at"):
+        return True
+    return now is not None and bool(now > record["due"])
 
 
 def _median(values: Sequence[timedelta]) -> timedelta | None:

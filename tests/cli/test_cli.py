@@ -680,3 +680,50 @@ def test_simulate_a_mail_with_no_address_to_answer_shows_the_skipped_reply(
     (reply,) = [a for a in item["actions"] if a["type"] == "reply"]  # type: ignore[union-attr]
     assert reply["skipped"] == "no address to reply to"
     assert "body" not in reply
+
+
+# --- stats ----------------------------------------------------------------------------------
+
+def _log_complaints(shop: Path, complaints: Sequence[tuple[str, int]]) -> None:
+    """(customer, days ago) complaints in the shop's state file, as the service logs them."""
+    from datetime import UTC, datetime, timedelta
+
+    from inboxbot.adapters.store import StateStore
+
+    now = datetime.now(UTC)
+    with StateStore(shop / "state.json") as store:
+        for n, (customer, days) in enumerate(complaints):
+            when = now - timedelta(days=days)
+            store.record_message(customer, when, True, ["damaged"])
+            store.log_complaint({"at": when, "customer": customer, "message_id": f"<{n}@x>",
+                                 "language": "en", "categories": ["damaged"],
+                                 "cues": {"complaint": ["broken"]}, "due": when})
+        store.flush()
+
+
+def test_stats_repeat_complainers_are_the_customers_sender_repeat_sees(shop: Path) -> None:
+    # Default [triage]: 3 complaints in 90 days make `sender = repeat`, whatever --since says.
+    _log_complaints(shop, [("recent@x.example", d) for d in (1, 40, 60)]
+                    + [("yearly@x.example", d) for d in (2, 150, 300)])
+    last_month = json.loads(run(shop, "stats", "--json").output)
+    assert last_month["total"] == 2
+    assert last_month["repeat_complainers"] == {"recent@x.example": 3}
+    last_year = json.loads(run(shop, "stats", "--json", "--since", "365d").output)
+    assert last_year["total"] == 6
+    assert last_year["repeat_complainers"] == {"recent@x.example": 3}
+
+
+def test_stats_within_the_promise_counts_the_complaints_still_waiting_past_it(
+    shop: Path,
+) -> None:
+    # Two complaints were promised an answer right away: one was answered then, one has been
+    # waiting for five days. Half the promises were kept, not all of them.
+    from inboxbot.adapters.store import StateStore
+
+    _log_complaints(shop, [("a@x.example", 5), ("b@x.example", 5)])
+    with StateStore(shop / "state.json") as store:
+        store.update_complaint("<0@x>", answered_at=store.complaint("<0@x>")["due"])  # type: ignore[index]
+        store.flush()
+    result = run(shop, "stats", "--json")
+    assert json.loads(result.output)["within_promise"] == 0.5
+    assert "answered within the promise: 50%" in run(shop, "stats").output

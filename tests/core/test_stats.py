@@ -55,3 +55,49 @@ def test_percentile_nearest_rank() -> None:
     assert percentile(values, 0.9) == timedelta(hours=9)
     assert percentile(values, 0.5) == timedelta(hours=5)
     assert week_of(MON) == "2026-W48"
+
+
+def test_weeks_are_iso_weeks_in_the_shops_time_zone() -> None:
+    # Monday 2026-11-30 00:30 in Stockholm is Sunday 23:30 UTC: the shop's week 49, not 48.
+    calendar = BusinessCalendar("Europe/Stockholm", {"mon": "09:00-17:00"})
+    monday_night = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)
+    # Friday 2027-01-01 is in ISO week 2026-W53 (2026 has 53 ISO weeks).
+    new_year = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
+    stats = complaint_stats([record(monday_night), record(new_year)], calendar)
+    assert dict(stats.per_week) == {"2026-W49": 1, "2026-W53": 1}
+
+
+def test_repeat_complainers_count_an_address_whatever_its_case() -> None:
+    # History (and so `sender = repeat`) keys a customer by the lower-cased address.
+    rows = [record(MON, "Anna@X.example"), record(MON, "anna@x.example"),
+            record(MON, "ANNA@x.example")]
+    stats = complaint_stats(rows, CAL, repeat_threshold=3)
+    assert stats.repeat_complainers == (("anna@x.example", 3),)
+
+
+def test_repeat_complainers_are_those_sender_repeat_sees() -> None:
+    # `sender = repeat` counts complaints over [triage] repeat_days (90), whatever --since says:
+    # with --since 30d a customer with three complaints in 60 days is `repeat` and was missing,
+    # with --since 365d one with three in a year is not `repeat` and was listed.
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    rows = [record(now - timedelta(days=d), "recent@x.example") for d in (1, 40, 60)]
+    rows += [record(now - timedelta(days=d), "yearly@x.example") for d in (2, 150, 300)]
+    stats = complaint_stats(rows, CAL, since=now - timedelta(days=30),
+                            repeat_since=now - timedelta(days=90), repeat_threshold=3)
+    assert stats.total == 2  # one each within the 30 days
+    assert stats.repeat_complainers == (("recent@x.example", 3),)
+    everything = complaint_stats(rows, CAL, since=now - timedelta(days=365),
+                                 repeat_since=now - timedelta(days=90), repeat_threshold=3)
+    assert everything.total == 6 and everything.repeat_complainers == (("recent@x.example", 3),)
+
+
+def test_an_unanswered_complaint_past_its_promise_was_not_answered_within_it() -> None:
+    # Ten complaints promised an answer by Monday 12:00; one answered at 11:00, nine still
+    # waiting on Tuesday: 10% kept the promise, not 100%. One not due yet does not count.
+    due = MON + timedelta(hours=2)
+    rows = [record(MON, answered=MON + timedelta(hours=1), due=due)]
+    rows += [record(MON, due=due) for _ in range(9)]
+    rows.append(record(MON + timedelta(days=1), due=MON + timedelta(days=1, hours=2)))
+    stats = complaint_stats(rows, CAL, now=MON + timedelta(days=1, hours=1))
+    assert stats.within_promise == 0.1
+    assert stats.to_json()["within_promise"] == 0.1

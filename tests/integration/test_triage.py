@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import json
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,10 +28,25 @@ def _copy(name: str, index: int, sender: str | None) -> bytes:
     message = email.message_from_bytes((FIXTURES / name).read_bytes(), policy=email.policy.default)
     del message["Message-ID"]
     message["Message-ID"] = f"<triage{index}@customer.example>"
+    # Written now: the complaint log dates a complaint by its Date (service._written), and the
+    # fixtures' November 2026 would leave --since 30d and [triage] repeat_days by and by.
+    message.replace_header("Date", email.utils.format_datetime(datetime.now(UTC)))
     if sender:
         del message["From"]
         message["From"] = sender
     return bytes(message)
+
+
+def _staff_reply(to: str, in_reply_to: str, date: str) -> bytes:
+    """A reply staff wrote in their own mail client, as it lands in Sent."""
+    staff = email.message.EmailMessage()
+    staff["From"] = "support@shop.example"
+    staff["To"] = to
+    staff["Subject"] = "Re: your lamp"
+    staff["In-Reply-To"] = in_reply_to
+    staff["Date"] = date
+    staff.set_content("So sorry! A new lamp is on its way.")
+    return bytes(staff)
 
 
 def _failing_read(items: object) -> list[object]:
@@ -107,14 +124,9 @@ def test_two_hundred_mixed_mails_are_triaged_and_counted(
 def test_a_staff_reply_in_sent_marks_the_complaint_answered(shop) -> None:
     shop.dovecot.append("INBOX", _copy("en-01-damaged-lamp.eml", 1, "lamp@customer.example"))
     serve(shop.config(), once=True)
-    staff = email.message.EmailMessage()
-    staff["From"] = "support@shop.example"
-    staff["To"] = "lamp@customer.example"
-    staff["Subject"] = "Re: your lamp"
-    staff["In-Reply-To"] = "<triage1@customer.example>"
-    staff["Date"] = "Mon, 30 Nov 2026 12:00:00 +0000"
-    staff.set_content("So sorry! A new lamp is on its way.")
-    shop.dovecot.append("Sent", bytes(staff))
+    staff = _staff_reply("lamp@customer.example", "<triage1@customer.example>",
+                         "Mon, 30 Nov 2026 12:00:00 +0000")
+    shop.dovecot.append("Sent", staff)
 
     serve(shop.config(), once=True)
 
@@ -122,7 +134,9 @@ def test_a_staff_reply_in_sent_marks_the_complaint_answered(shop) -> None:
                                       "--since", "3650d"])
     stats = json.loads(result.output)
     assert stats["total"] == 1 and stats["answered"] == 1
-    assert stats["median_first_response_hours"] is not None
+    # The reply's Date (30 November) is before the complaint's (now): a clock is wrong, and an
+    # answer never comes before its complaint.
+    assert stats["median_first_response_hours"] == 0, stats
 
 
 def test_the_answered_flag_marks_the_complaint_answered(shop) -> None:
@@ -151,3 +165,84 @@ def test_the_answered_flag_marks_the_complaint_answered(shop) -> None:
     stats = json.loads(result.output)
     assert stats["total"] == 1 and stats["answered"] == 1, stats
     assert stats["median_first_response_hours"] is not None
+
+
+def test_a_complaint_seen_again_is_logged_once(shop) -> None:
+    """The same complaint back in INBOX without our marks (a mail client that moves by copying
+    it back, or the shop's MTA delivering it twice): one complaint, one history entry, so
+    neither `stats` nor `sender = repeat` counts it twice."""
+    from inboxbot.adapters.store import StateStore
+
+    mail = _copy("en-01-damaged-lamp.eml", 3, "twice@customer.example")
+    shop.dovecot.append("INBOX", mail)
+    serve(shop.config(), once=True)
+    shop.dovecot.append("INBOX", mail)
+    serve(shop.config(), once=True)
+
+    with StateStore(shop.directory / "state.json") as store:
+        logged = [c for c in store.complaints() if c["message_id"] == "<triage3@customer.example>"]
+        history = store.history("twice@customer.example")
+    assert len(logged) == 1, logged
+    assert len(history) == 1, history
+
+
+def test_a_staff_reply_sent_while_we_were_down_marks_the_complaint_answered(shop) -> None:
+    """inboxbot was stopped (or starts on a backlog): the complaint is in INBOX and staff's
+    reply to it in Sent before the first pass. The Sent scan must not pass over the reply
+    because the complaint was not logged yet: it counts as answered, at the reply's Date."""
+    shop.dovecot.append("INBOX", _copy("en-01-damaged-lamp.eml", 4, "down@customer.example"))
+    staff = _staff_reply("down@customer.example", "<triage4@customer.example>",
+                         email.utils.format_datetime(datetime.now(UTC)))
+    shop.dovecot.create_folder("Sent")
+    shop.dovecot.append("Sent", staff)
+
+    serve(shop.config(), once=True)
+    serve(shop.config(), once=True)
+
+    result = CliRunner().invoke(app, ["stats", "-c", str(shop.config_path), "--json"])
+    stats = json.loads(result.output)
+    assert stats["total"] == 1 and stats["answered"] == 1, stats
+
+
+def test_a_backlog_complaint_is_logged_when_it_was_written(shop) -> None:
+    """The first start finds a complaint written two weeks ago, answered by staff the next day
+    (from a phone: no \\Answered). It belongs to its own week, not to the week of the start,
+    and its first response is a day of business time, not minus two weeks."""
+    from datetime import timedelta
+
+    from inboxbot.core.stats import week_of
+
+    written = datetime.now(UTC).replace(microsecond=0) - timedelta(days=14)
+    mail = email.message_from_bytes(_copy("en-01-damaged-lamp.eml", 5, "old@customer.example"),
+                                    policy=email.policy.default)
+    mail.replace_header("Date", email.utils.format_datetime(written))
+    shop.dovecot.append("INBOX", bytes(mail))
+    staff = _staff_reply("old@customer.example", "<triage5@customer.example>",
+                         email.utils.format_datetime(written + timedelta(days=1)))
+    shop.dovecot.create_folder("Sent")
+    shop.dovecot.append("Sent", staff)
+
+    serve(shop.config(), once=True)
+
+    result = CliRunner().invoke(app, ["stats", "-c", str(shop.config_path), "--json"])
+    stats = json.loads(result.output)
+    zone = shop.config().hours.calendar().zone
+    assert stats["per_week"] == {week_of(written, zone): 1}, stats
+    assert stats["answered"] == 1
+    assert 0 <= stats["median_first_response_hours"] <= 24, stats
+
+
+def test_a_staff_reply_dated_without_a_zone_marks_the_complaint_answered(shop) -> None:
+    """RFC 5322's "-0000" (zone unknown) parses to a naive time, which the state file cannot
+    hold: the reply still counts, timed by the pass that sees it, and the round goes on."""
+    shop.dovecot.append("INBOX", _copy("en-01-damaged-lamp.eml", 6, "zone@customer.example"))
+    serve(shop.config(), once=True)
+    unknown_zone = email.utils.format_datetime(datetime.now(UTC)).replace("+0000", "-0000")
+    staff = _staff_reply("zone@customer.example", "<triage6@customer.example>", unknown_zone)
+    shop.dovecot.append("Sent", staff)
+
+    serve(shop.config(), once=True)
+
+    stats = json.loads(CliRunner().invoke(
+        app, ["stats", "-c", str(shop.config_path), "--json"]).output)
+    assert stats["total"] == 1 and stats["answered"] == 1, stats

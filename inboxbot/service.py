@@ -23,7 +23,7 @@ from inboxbot import textwork
 from inboxbot.config import Config
 from inboxbot.core.automated import reply_target_reason
 from inboxbot.core.hours import BusinessCalendar
-from inboxbot.core.message import Message, parse_entity, parse_message
+from inboxbot.core.message import Message, mailbox_of, parse_entity, parse_message
 from inboxbot.core.plan import Action, Facts, Plan
 from inboxbot.core.pushdown import PushDown, compile_pushdown
 from inboxbot.core.rules import OUTGOING, RuleSet, evaluate
@@ -209,17 +209,6 @@ class ReplyLimiter:
         # A state file from before replies were recorded per mailbox holds the full address.
         older = self.store.last_reply(address)
         return max((t for t in (last, older) if t is not None), default=None)
-
-
-def mailbox_of(address: str) -> str:
-    """The mailbox an address delivers to, which per_sender counts: desk+4711@partner.example is
-    desk@partner.example (sub-addressing, RFC 5233), as support+x@ is the shop. Helpdesks answer
-    from a plus address per ticket; counted apart, one that ignores Auto-Submitted and confirms
-    each acknowledgement from a new ticket's address kept a loop going up to max_per_hour."""
-    local, at, domain = address.lower().rpartition("@")
-    if not at or "+" not in local:
-        return address.lower()
-    return f"{local.split('+', 1)[0] or local}@{domain}"
 
 
 class NoHistory:

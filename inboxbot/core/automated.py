@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from inboxbot.core.message import Address, Message
+from inboxbot.core.message import Address, Message, mailbox_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +229,7 @@ def _is_own(address: Address, own: frozenset[str]) -> bool:
     if not address.addr or not own:
         return False
     # support+anything@ is delivered to support@, so it is us too.
-    base = address.local.split("+", 1)[0] + "@" + address.domain
-    return address.addr in own or base in own
+    return address.addr in own or mailbox_of(address.addr) in own
 
 
 def _check_own_address(ctx: _Context) -> str | None:

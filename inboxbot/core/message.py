@@ -172,6 +172,17 @@ def single_line(value: str) -> str:
     return _CRLF_RE.sub(" ", value).strip()
 
 
+def mailbox_of(address: str) -> str:
+    """The mailbox an address delivers to, lower-cased: desk+4711@partner.example is
+    desk@partner.example (sub-addressing, RFC 5233). Own addresses and channels compare by it
+    (support+x@ is the shop), and per_sender counts by it: a helpdesk answering from a plus
+    address per ticket, counted apart, kept a reply loop going up to max_per_hour."""
+    local, at, domain = address.lower().rpartition("@")
+    if not at or "+" not in local:
+        return address.lower()
+    return f"{local.split('+', 1)[0] or local}@{domain}"
+
+
 def _decode(value: object) -> str:
     if value is None:
         return ""

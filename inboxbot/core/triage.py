@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Protocol
 
 from inboxbot.core.automated import automated_reason
-from inboxbot.core.message import Message
+from inboxbot.core.message import Message, mailbox_of
 from inboxbot.core.plan import Channel, Facts, SenderKind
 
 _NOREPLY_LOCALS = ("noreply", "no-reply", "no_reply", "donotreply", "do-not-reply")
@@ -94,12 +94,6 @@ class TriagePolicy:
         """Every address whose mail lands in this mailbox, the unsupported channels too: a
         reply written to one of them would only come back to us."""
         return frozenset((self.shop_address, *self.own_addresses, *self.unsupported))
-
-
-def _base(address: str) -> str:
-    """support+remind-2d@shop.example -> support@shop.example (sub-addressing)."""
-    local, _, domain = address.partition("@")
-    return f"{local.split('+', 1)[0]}@{domain}" if domain else address
 
 
 @dataclass
@@ -292,10 +286,10 @@ class _LazyText:
 
 def channel_of(message: Message, policy: TriagePolicy) -> Channel:
     """Which of the shop's addresses the mail reached; the supported one wins when both did."""
-    reached = {_base(a.addr) for a in message.recipients}
-    if _base(policy.shop_address) in reached:
+    reached = {mailbox_of(a.addr) for a in message.recipients}
+    if mailbox_of(policy.shop_address) in reached:
         return "supported"
-    unsupported = {_base(a) for a in policy.unsupported}
+    unsupported = {mailbox_of(a) for a in policy.unsupported}
     if reached & unsupported or _is_reply_to_noreply(message, reached):
         return "unsupported"
     return "supported"
